@@ -1,0 +1,96 @@
+import { randomUUID } from 'node:crypto'
+import cors from 'cors'
+import express, { type Express, type Request, type RequestHandler } from 'express'
+import * as OpenApiValidator from 'express-openapi-validator'
+import type { Logger } from 'pino'
+import { pinoHttp } from 'pino-http'
+import swaggerUi from 'swagger-ui-dist'
+import typeis from 'type-is'
+import { bearerAuth, type Verify } from './auth.js'
+import type { Config } from './config.js'
+import { contract } from './contract.js'
+import type { Sql } from './db.js'
+import { metaHandlers } from './meta.js'
+import { matchedOperation, mountOperations } from './operations.js'
+import { Problem, problemHandler } from './problems.js'
+import { taskHandlers } from './tasks/routes.js'
+
+export interface AppDeps {
+  sql: Sql
+  verify: Verify
+  config: Pick<Config, 'corsOrigins' | 'validateResponses'>
+  logger: Logger
+}
+
+/** The whole API as an Express app that is not listening yet. */
+export function createApp({ sql, verify, config, logger }: AppDeps): Express {
+  const app = express()
+  app.disable('x-powered-by')
+
+  // 1. Request id (accepted or generated, always returned) and one JSON log line per request.
+  app.use(
+    pinoHttp({
+      logger,
+      genReqId: (req, res) => {
+        const given = req.headers['x-request-id']
+        const id = typeof given === 'string' && /^[\w.:-]{1,128}$/.test(given) ? given : randomUUID()
+        res.setHeader('X-Request-Id', id)
+        return id
+      },
+      serializers: {
+        req: (req) => ({ method: req.method, url: req.url }),
+        res: (res) => ({ status: res.statusCode }),
+      },
+      customProps: (req) => ({ operation: matchedOperation(req as Request)?.schema?.operationId, user_id: (req as Request).user_id }),
+      customLogLevel: (_req, res, error) => (error || res.statusCode >= 500 ? 'error' : 'info'),
+    }),
+  )
+
+  // 2. CORS for the configured origins only; credentials allowed.
+  app.use(
+    cors({
+      origin: [...config.corsOrigins],
+      credentials: true,
+      exposedHeaders: ['Link', 'Location', 'ETag', 'X-Request-Id'],
+      maxAge: 600,
+    }),
+  )
+
+  // 3. The docs page's scripts and styles: the only paths the contract does not declare.
+  app.use('/docs/assets', express.static(swaggerUi.getAbsoluteFSPath(), { index: false, fallthrough: false }))
+
+  // 4. JSON bodies up to 64 KiB. Any JSON value parses, so a non-object is a 422 from the contract, not a 400.
+  app.use(normalizeContentType, express.json({ limit: '64kb', strict: false }))
+
+  // 5. The contract: bearer security (401/403), then the request (422/404/405/415); responses outside production.
+  app.use(
+    OpenApiValidator.middleware({
+      // A fresh copy: the validator mutates the document, and YAML anchors alias nodes between operations.
+      apiSpec: JSON.parse(JSON.stringify(contract)),
+      validateRequests: { allowUnknownQueryParameters: false },
+      validateResponses: config.validateResponses,
+      validateSecurity: { handlers: { bearerAuth: bearerAuth(verify) } },
+    }),
+  )
+
+  // 6. One handler per operationId, on the contract's paths.
+  const router = express.Router()
+  mountOperations(router, contract, { ...metaHandlers(sql), ...taskHandlers(sql) })
+  app.use(router)
+
+  // 7. Whatever matched nothing, then the one error mapper.
+  app.use((req) => {
+    throw new Problem('not-found', `No route matches ${req.method} ${req.path}.`)
+  })
+  app.use(problemHandler(logger))
+  return app
+}
+
+// A body-less request has no media type, whatever header it carries (frontends send
+// Content-Type: application/json on GET and DELETE too). JSON is always UTF-8 (RFC 8259),
+// so a charset parameter is ignored rather than refused.
+const normalizeContentType: RequestHandler = (req, _res, next) => {
+  if (!typeis.hasBody(req)) delete req.headers['content-type']
+  else if (typeis(req, ['application/json'])) req.headers['content-type'] = 'application/json'
+  next()
+}

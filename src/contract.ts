@@ -1,0 +1,32 @@
+import { readFileSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
+import { parse } from 'yaml'
+
+export const httpMethods = ['get', 'put', 'post', 'delete', 'patch'] as const
+export type HttpMethod = (typeof httpMethods)[number]
+
+export interface Operation {
+  operationId: string
+  security?: unknown[]
+  responses: Record<string, unknown>
+}
+export interface Contract {
+  paths: Record<string, Partial<Record<HttpMethod, Operation>>>
+  [key: string]: unknown
+}
+
+const file = fileURLToPath(new URL('../contracts/openapi.yaml', import.meta.url))
+
+/** contracts/openapi.yaml, the single source of truth: its text and its parsed document. */
+export const contractYaml = readFileSync(file, 'utf8')
+export const contract = parse(contractYaml) as Contract
+
+/** Every operation of the contract with its path and method. */
+export function operationsOf(doc: Contract) {
+  return Object.entries(doc.paths).flatMap(([path, item]) =>
+    httpMethods.flatMap((method) => {
+      const operation = item[method]
+      return operation ? [{ path, method, operation }] : []
+    }),
+  )
+}

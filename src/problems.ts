@@ -1,0 +1,153 @@
+import type { ErrorRequestHandler, Request } from 'express'
+import type { Logger } from 'pino'
+import type { components } from '../generated/api.js'
+
+export type ProblemBody = components['schemas']['Problem']
+export type FieldError = components['schemas']['ValidationError']
+type ProblemType = ProblemBody['type']
+type Code = ProblemType extends `urn:todo-api:problem:${infer C}` ? C : never
+
+const kinds: Record<Code, { status: number; title: string }> = {
+  'malformed-json': { status: 400, title: 'Malformed JSON' },
+  unauthorized: { status: 401, title: 'Unauthorized' },
+  forbidden: { status: 403, title: 'Forbidden' },
+  'not-found': { status: 404, title: 'Not Found' },
+  'method-not-allowed': { status: 405, title: 'Method Not Allowed' },
+  'payload-too-large': { status: 413, title: 'Payload Too Large' },
+  'unsupported-media-type': { status: 415, title: 'Unsupported Media Type' },
+  validation: { status: 422, title: 'Unprocessable Content' },
+  internal: { status: 500, title: 'Internal Server Error' },
+  unavailable: { status: 503, title: 'Service Unavailable' },
+}
+
+/** The one error type: everything that fails becomes one of these, then one problem+json body. */
+export class Problem extends Error {
+  override name = 'Problem'
+  readonly status: number
+
+  constructor(
+    readonly code: Code,
+    readonly detail: string,
+    readonly extra: { errors?: FieldError[]; headers?: Record<string, string> } = {},
+  ) {
+    super(detail)
+    this.status = kinds[code].status
+  }
+
+  body(requestId: string): ProblemBody {
+    const { errors } = this.extra
+    return {
+      type: `urn:todo-api:problem:${this.code}`,
+      title: kinds[this.code].title,
+      status: this.status,
+      detail: this.detail,
+      request_id: requestId,
+      ...(errors && { errors }),
+    }
+  }
+}
+
+const locations: Record<string, FieldError['location']> = {
+  body: 'body',
+  query: 'query',
+  params: 'path',
+  path: 'path',
+  headers: 'header',
+}
+
+// express-openapi-validator reports `/body/title`, `/query/limit`, `/params/task_id`.
+function fieldError(error: { path?: string; message?: string }): FieldError {
+  const [, where = 'body', ...rest] = (error.path ?? '').replace(/^\./, '/').split(/[/.]/)
+  const location = locations[where] ?? 'body'
+  return {
+    location,
+    path: location === 'body' ? rest.map((s) => `/${s}`).join('') : rest.join('.'),
+    message: error.message ?? 'is invalid',
+  }
+}
+
+interface HttpLikeError {
+  status?: number
+  statusCode?: number
+  type?: string
+  message?: string
+  code?: string
+  errors?: { path?: string; message?: string }[]
+  headers?: Record<string, string>
+}
+
+// postgres.js connection failures and the server-side codes that mean "not now".
+const unavailableCodes = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'ETIMEDOUT',
+  'CONNECT_TIMEOUT',
+  'CONNECTION_CLOSED',
+  'CONNECTION_ENDED',
+  'CONNECTION_DESTROYED',
+  '57P01',
+  '57P02',
+  '57P03',
+  '53300',
+])
+
+function isUnavailable(error: HttpLikeError): boolean {
+  return (
+    (error.code !== undefined && (unavailableCodes.has(error.code) || error.code.startsWith('08'))) ||
+    (error instanceof AggregateError && error.errors.some((e) => isUnavailable(e)))
+  )
+}
+
+/** Maps anything thrown by body parsing, the validator, jose or postgres.js to a Problem. */
+export function toProblem(error: unknown, req: Request): Problem {
+  if (error instanceof Problem) return error
+  const e = (error ?? {}) as HttpLikeError
+  const status = e.status ?? e.statusCode
+  if (e.type === 'entity.parse.failed') return new Problem('malformed-json', `The request body is not valid JSON: ${e.message}`)
+  if (e.type === 'entity.too.large') return new Problem('payload-too-large', 'The request body is larger than 64 KiB.')
+  if (e.type === 'charset.unsupported' || e.type === 'encoding.unsupported' || status === 415) {
+    return new Problem('unsupported-media-type', 'The request body must be application/json.')
+  }
+  if (isUnavailable(e)) return new Problem('unavailable', 'The database is unavailable; try again shortly.')
+  switch (status) {
+    case 400: {
+      const errors = (e.errors ?? [{ message: e.message }]).map(fieldError)
+      const detail = errors.map((f) => `${f.location} ${f.path}: ${f.message}`.replace('  ', ' ')).join('; ')
+      return new Problem('validation', detail, { errors })
+    }
+    case 401:
+      return unauthorized(req, e.message ?? 'unauthorized')
+    case 403:
+      return new Problem('forbidden', e.message ?? 'Forbidden.')
+    case 404:
+      return new Problem('not-found', `No route matches ${req.method} ${req.path}.`)
+    case 405:
+      return new Problem('method-not-allowed', `${req.method} is not allowed on ${req.path}.`, { headers: e.headers ?? {} })
+    case 503:
+      return new Problem('unavailable', e.message ?? 'A service this API depends on is unavailable.')
+  }
+  return new Problem('internal', `An unexpected error occurred; quote request id ${req.id}.`)
+}
+
+/** 401 with the RFC 6750 challenge: `invalid_token` whenever a token was sent at all. */
+export function unauthorized(req: Request, detail: string): Problem {
+  const challenge = req.headers.authorization
+    ? `Bearer realm="todo-api", error="invalid_token", error_description="${detail.replace(/["\\]/g, '')}"`
+    : 'Bearer realm="todo-api"'
+  return new Problem('unauthorized', detail, { headers: { 'WWW-Authenticate': challenge } })
+}
+
+/** The one error middleware: logs, then answers problem+json. No stack or SQL reaches the client. */
+export function problemHandler(logger: Logger): ErrorRequestHandler {
+  return (error, req, res, _next) => {
+    const problem = toProblem(error, req)
+    if (problem.status >= 500) {
+      ;(req.log ?? logger).error({ err: error, request_id: req.id }, problem.detail)
+    }
+    if (res.headersSent) return res.destroy()
+    res.status(problem.status).set(problem.extra.headers ?? {})
+    res.type('application/problem+json').json(problem.body(String(req.id)))
+  }
+}

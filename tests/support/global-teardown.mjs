@@ -1,0 +1,2 @@
+// See global-setup.mjs.
+export { globalTeardown as default } from './global-teardown.ts'

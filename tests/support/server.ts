@@ -1,0 +1,106 @@
+import { randomUUID } from 'node:crypto'
+import { appendFileSync, mkdirSync } from 'node:fs'
+import type { AddressInfo } from 'node:net'
+import { join } from 'node:path'
+import { SignJWT } from 'jose'
+import createClient, { type Client } from 'openapi-fetch'
+import { pino } from 'pino'
+import type { paths } from '../../generated/api.js'
+import { createApp } from '../../src/app.js'
+import { createVerifier } from '../../src/auth.js'
+import type { Config } from '../../src/config.js'
+import { connect, type Sql } from '../../src/db.js'
+import { operationFor, violations } from './contract.js'
+
+export const secret = 'a-test-secret-that-is-at-least-32-characters'
+
+export interface TestServer {
+  /** e.g. http://127.0.0.1:39123 */
+  readonly url: string
+  /** The pool the server uses (also for asserting database state). */
+  readonly sql: Sql
+  /** The typed SDK client, with the Bearer header when a token is given. */
+  client(token?: string): Client<paths>
+  /** A raw request (for bodies the SDK would never send); recorded and checked like SDK calls. */
+  fetch(path: string, init?: RequestInit): Promise<Response>
+  close(): Promise<void>
+}
+
+export interface ServerOptions {
+  /** Another database (a broken schema, an unreachable server); closed with the server. */
+  databaseUrl?: string
+  auth?: Partial<Config['auth']>
+}
+
+/** The real app on an ephemeral port against the real PostgreSQL of this test run. */
+export async function startServer(options: ServerOptions = {}): Promise<TestServer> {
+  const sql = connect(options.databaseUrl ?? testDatabaseUrl(), { max: 4, connect_timeout: 2 })
+  const auth: Config['auth'] = { secret, jwksUrl: undefined, issuer: undefined, audience: undefined, userClaim: 'sub', ...options.auth }
+  const app = createApp({
+    sql,
+    verify: createVerifier(auth),
+    config: { corsOrigins: ['http://localhost:3000'], validateResponses: true },
+    logger: pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }),
+  })
+  const server = app.listen(0, '127.0.0.1')
+  await new Promise((resolve) => server.once('listening', resolve))
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+  const checkedFetch = async (input: Request) => {
+    const response = await fetch(input)
+    await check(input.method, new URL(input.url).pathname, response.clone())
+    return response
+  }
+  return {
+    url,
+    sql,
+    client: (token) =>
+      createClient<paths>({ baseUrl: url, fetch: checkedFetch, headers: token ? { Authorization: `Bearer ${token}` } : {} }),
+    fetch: (path, init) => checkedFetch(new Request(`${url}${path}`, init)),
+    async close() {
+      server.closeAllConnections()
+      await new Promise((resolve) => server.close(resolve))
+      await sql.end({ timeout: 1 })
+    },
+  }
+}
+
+export function testDatabaseUrl(): string {
+  const url = process.env.TEST_DB_URL
+  if (!url) throw new Error('TEST_DB_URL is unset: run the tests through jest (npm test), whose global setup starts PostgreSQL')
+  return url
+}
+
+/** A fresh user id: tests isolate themselves by never sharing users. */
+export function newUser(): string {
+  return `user-${randomUUID()}`
+}
+
+/** An HS256 token for the user, as Better Auth with the shared secret would sign it. */
+export function tokenFor(user_id: string, claims: Record<string, unknown> = {}): Promise<string> {
+  return new SignJWT({ sub: user_id, ...claims })
+    .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
+    .setIssuedAt()
+    .setExpirationTime('10m')
+    .sign(new TextEncoder().encode(secret))
+}
+
+/** A user with a token and a client for it. */
+export async function signIn(server: TestServer) {
+  const user_id = newUser()
+  const token = await tokenFor(user_id)
+  return { user_id, token, api: server.client(token) }
+}
+
+// Every response seen by a test must conform to the contract; each (operation, status) is logged
+// so that global teardown can fail the run when a declared status was never exercised.
+async function check(method: string, pathname: string, response: Response): Promise<void> {
+  const body = await response.text()
+  const problems = violations(method, pathname, { status: response.status, headers: response.headers, body })
+  const dir = process.env.TEST_CONTRACT_LOG_DIR
+  if (dir) {
+    mkdirSync(dir, { recursive: true })
+    const line = JSON.stringify({ operation: operationFor(method, pathname), status: response.status })
+    appendFileSync(join(dir, `${process.pid}.jsonl`), `${line}\n`)
+  }
+  if (problems.length > 0) throw new Error(`response breaks the contract:\n${problems.join('\n')}\n${body.slice(0, 500)}`)
+}
