@@ -114,7 +114,7 @@ export function toProblem(error: unknown, req: Request): Problem {
   switch (status) {
     case 400: {
       const errors = (e.errors ?? [{ message: e.message }]).map(fieldError)
-      const detail = errors.map((f) => `${f.location} ${f.path}: ${f.message}`.replace('  ', ' ')).join('; ')
+      const detail = errors.map((f) => `${[f.location, f.path].filter(Boolean).join(' ')}: ${f.message}`).join('; ')
       return new Problem('validation', detail, { errors })
     }
     case 401:
