@@ -76,7 +76,8 @@ function describe(error: unknown): Problem {
   if (
     error instanceof errors.JWKSTimeout ||
     error instanceof errors.JWKSInvalid ||
-    error instanceof TypeError ||
+    // By name: fetch may throw a TypeError of another realm (e.g. under a test runner's VM context).
+    (error as { name?: unknown } | null)?.name === 'TypeError' ||
     (error instanceof errors.JOSEError && error.code === 'ERR_JOSE_GENERIC')
   ) {
     return new Problem('unavailable', "The token issuer's key set (JWKS) cannot be fetched; try again shortly.")

@@ -103,6 +103,8 @@ function isUnavailable(error: HttpLikeError): boolean {
 /** Maps anything thrown by body parsing, the validator, jose or postgres.js to a Problem. */
 export function toProblem(error: unknown, req: Request): Problem {
   if (error instanceof Problem) return error
+  // The validator re-wraps what the security handler threw, and turns any status it does not know (503) into 500.
+  if (req.authProblem) return req.authProblem
   const e = (error ?? {}) as HttpLikeError
   const status = e.status ?? e.statusCode
   if (e.type === 'entity.parse.failed') return new Problem('malformed-json', `The request body is not valid JSON: ${e.message}`)
@@ -131,10 +133,12 @@ export function toProblem(error: unknown, req: Request): Problem {
   return new Problem('internal', `An unexpected error occurred; quote request id ${req.id}.`)
 }
 
-/** 401 with the RFC 6750 challenge: `invalid_token` whenever a token was sent at all. */
+/** 401 with the RFC 6750 challenge: `invalid_token` whenever a Bearer token was sent at all. */
 export function unauthorized(req: Request, detail: string): Problem {
-  const challenge = req.headers.authorization
-    ? `Bearer realm="todo-api", error="invalid_token", error_description="${detail.replace(/["\\]/g, '')}"`
+  // RFC 6750 §3: error_description is printable ASCII without `"` and `\` (Node refuses a header beyond Latin-1).
+  const description = detail.replace(/[\u2010-\u2015]/g, '-').replace(/[^\x20\x21\x23-\x5b\x5d-\x7e]/g, '')
+  const challenge = /^Bearer(\s|$)/i.test(req.headers.authorization ?? '')
+    ? `Bearer realm="todo-api", error="invalid_token", error_description="${description}"`
     : 'Bearer realm="todo-api"'
   return new Problem('unauthorized', detail, { headers: { 'WWW-Authenticate': challenge } })
 }
@@ -147,7 +151,16 @@ export function problemHandler(logger: Logger): ErrorRequestHandler {
       ;(req.log ?? logger).error({ err: error, request_id: req.id }, problem.detail)
     }
     if (res.headersSent) return res.destroy()
-    res.status(problem.status).set(problem.extra.headers ?? {})
-    res.type('application/problem+json').json(problem.body(String(req.id)))
+    try {
+      res.status(problem.status).set(problem.extra.headers ?? {})
+      res.type('application/problem+json').json(problem.body(String(req.id)))
+    } catch (failure) {
+      // Never fall through to Express's HTML error page (and its stack trace).
+      ;(req.log ?? logger).error({ err: failure, request_id: req.id }, 'the error mapper failed')
+      if (res.headersSent) return res.destroy()
+      const internal = new Problem('internal', `An unexpected error occurred; quote request id ${req.id}.`)
+      res.writeHead(500, { 'Content-Type': 'application/problem+json; charset=utf-8' })
+      res.end(JSON.stringify(internal.body(String(req.id))))
+    }
   }
 }
