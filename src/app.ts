@@ -12,7 +12,7 @@ import { contract } from './contract.js'
 import type { Sql } from './db.js'
 import { metaHandlers } from './meta.js'
 import { matchedOperation, mountOperations } from './operations.js'
-import { Problem, problemHandler } from './problems.js'
+import { type FieldError, invalid, Problem, problemHandler } from './problems.js'
 import { taskHandlers } from './tasks/routes.js'
 
 export interface AppDeps {
@@ -38,7 +38,7 @@ export function createApp({ sql, verify, config, logger }: AppDeps): Express {
         return id
       },
       serializers: {
-        req: (req) => ({ method: req.method, url: req.url }),
+        req: (req) => ({ id: req.id, method: req.method, url: req.url }),
         res: (res) => ({ status: res.statusCode }),
       },
       customProps: (req) => ({ operation: matchedOperation(req as Request)?.schema?.operationId, user_id: (req as Request).user_id }),
@@ -46,10 +46,15 @@ export function createApp({ sql, verify, config, logger }: AppDeps): Express {
     }),
   )
 
-  // 2. CORS for the configured origins only; credentials allowed.
+  // 2. CORS for the configured origins only, credentials allowed; any other origin (or none) gets no CORS header.
+  const allowedOrigins = new Set(config.corsOrigins)
   app.use(
+    (_req, res, next) => {
+      res.vary('Origin')
+      next()
+    },
     cors({
-      origin: [...config.corsOrigins],
+      origin: (origin, callback) => callback(null, origin !== undefined && allowedOrigins.has(origin) ? origin : false),
       credentials: true,
       exposedHeaders: ['Link', 'Location', 'ETag', 'X-Request-Id'],
       maxAge: 600,
@@ -67,10 +72,12 @@ export function createApp({ sql, verify, config, logger }: AppDeps): Express {
     OpenApiValidator.middleware({
       // A fresh copy: the validator mutates the document, and YAML anchors alias nodes between operations.
       apiSpec: JSON.parse(JSON.stringify(contract)),
-      validateRequests: { allowUnknownQueryParameters: false },
+      // allErrors: a form shows every field's problem at once (the 64 KiB body limit bounds the list).
+      validateRequests: { allowUnknownQueryParameters: false, allErrors: true },
       validateResponses: config.validateResponses,
       validateSecurity: { handlers: { bearerAuth: bearerAuth(verify) } },
     }),
+    rejectNonFiniteNumbers,
   )
 
   // 6. One handler per operationId, on the contract's paths.
@@ -87,10 +94,26 @@ export function createApp({ sql, verify, config, logger }: AppDeps): Express {
 }
 
 // A body-less request has no media type, whatever header it carries (frontends send
-// Content-Type: application/json on GET and DELETE too). JSON is always UTF-8 (RFC 8259),
-// so a charset parameter is ignored rather than refused.
+// Content-Type: application/json on GET and DELETE too); an empty body (Content-Length: 0, as fetch
+// sends on a body-less PATCH whatever the Content-Type) is read as JSON, i.e. `{}`. A body without
+// a Content-Type is application/octet-stream (RFC 9110 §8.3): a 415, even where a body is optional,
+// never silently ignored. JSON is always UTF-8 (RFC 8259), so a charset parameter is ignored rather than refused.
 const normalizeContentType: RequestHandler = (req, _res, next) => {
   if (!typeis.hasBody(req)) delete req.headers['content-type']
-  else if (typeis(req, ['application/json'])) req.headers['content-type'] = 'application/json'
+  else if (req.headers['content-length'] === '0' || typeis(req, ['application/json'])) req.headers['content-type'] = 'application/json'
+  else if (!req.headers['content-type']) req.headers['content-type'] = 'application/octet-stream'
   next()
+}
+
+// ajv coerces `Infinity` and overflowing numerals (`1e999`, 309+ digits) in the path and query to
+// Infinity, then skips every numeric check (ajv-validator/ajv#2212): refuse what the contract refuses.
+const rejectNonFiniteNumbers: RequestHandler = (req, _res, next) => {
+  const values = { path: matchedOperation(req)?.pathParams ?? {}, query: req.query ?? {} }
+  const errors = Object.entries(values).flatMap(([location, params]) =>
+    Object.entries(params)
+      .filter(([, value]) => typeof value === 'number' && !Number.isFinite(value))
+      .map(([path]) => ({ location: location as FieldError['location'], path, message: 'must be a finite number' })),
+  )
+  if (errors.length === 0) return next()
+  throw invalid(errors)
 }

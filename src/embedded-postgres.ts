@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
@@ -105,12 +105,30 @@ async function postgresUser(): Promise<{ uid?: number; gid?: number }> {
   return { uid: await id('-u'), gid: await id('-g') }
 }
 
-// postmaster.pid: line 1 the pid, line 4 the port; only trusted while that pid is alive.
+// postmaster.pid: line 1 the pid, line 4 the port; only trusted while that pid is a live postgres.
+// A stale file (the server was killed, or its pid now belongs to another process) is removed,
+// since PostgreSQL itself would refuse to start while the pid in it is alive.
 function runningPort(data: string): number | undefined {
   const file = join(data, 'postmaster.pid')
   if (!existsSync(file)) return undefined
   const [pid, , , port] = readFileSync(file, 'utf8').split('\n')
-  return isAlive(Number(pid)) ? Number(port) : undefined
+  if (isPostgres(Number(pid))) return Number(port)
+  rmSync(file, { force: true })
+  return undefined
+}
+
+function isPostgres(pid: number): boolean {
+  if (!isAlive(pid)) return false
+  if (process.platform !== 'linux') return true
+  try {
+    // /proc/<pid>/stat: "pid (comm) state …"; a zombie (Z) is dead, another command is not ours.
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'))
+    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3)
+    return comm === 'postgres' && state !== 'Z'
+  } catch {
+    return false
+  }
 }
 
 function isAlive(pid: number): boolean {

@@ -17,7 +17,8 @@ const docsPage = `<!doctype html>
   <div id="reference"></div>
   <script src="/docs/assets/swagger-ui-bundle.js"></script>
   <script>
-    SwaggerUIBundle({ url: '/openapi.json', dom_id: '#reference', persistAuthorization: true, displayRequestDuration: true })
+    // validatorUrl: null, else Swagger UI sends the contract's URL to validator.swagger.io from any non-localhost host.
+    SwaggerUIBundle({ url: '/openapi.json', dom_id: '#reference', persistAuthorization: true, displayRequestDuration: true, validatorUrl: null })
   </script>
 </body>
 </html>

@@ -58,7 +58,9 @@ const locations: Record<string, FieldError['location']> = {
 // express-openapi-validator reports `/body/title`, `/query/limit`, `/params/task_id`.
 function fieldError(error: { path?: string; message?: string }): FieldError {
   const [, where = 'body', ...rest] = (error.path ?? '').replace(/^\./, '/').split(/[/.]/)
-  const location = locations[where] ?? 'body'
+  const location = locations[where]
+  // The validator reports a path segment it cannot percent-decode with the URL path itself (`/api/…`).
+  if (!location) return { location: 'path', path: '', message: 'is not a valid percent-encoded URL path' }
   return {
     location,
     path: location === 'body' ? rest.map((s) => `/${s}`).join('') : rest.join('.'),
@@ -115,9 +117,9 @@ export function toProblem(error: unknown, req: Request): Problem {
   if (isUnavailable(e)) return new Problem('unavailable', 'The database is unavailable; try again shortly.')
   switch (status) {
     case 400: {
-      const errors = (e.errors ?? [{ message: e.message }]).map(fieldError)
-      const detail = errors.map((f) => `${[f.location, f.path].filter(Boolean).join(' ')}: ${f.message}`).join('; ')
-      return new Problem('validation', detail, { errors })
+      // Only the validator's 400s list errors; any other is the body parser failing to read the body.
+      if (!e.errors) return new Problem('malformed-json', `The request body could not be read: ${e.message}`)
+      return invalid(e.errors.map(fieldError))
     }
     case 401:
       return unauthorized(req, e.message ?? 'unauthorized')
@@ -131,6 +133,12 @@ export function toProblem(error: unknown, req: Request): Problem {
       return new Problem('unavailable', e.message ?? 'A service this API depends on is unavailable.')
   }
   return new Problem('internal', `An unexpected error occurred; quote request id ${req.id}.`)
+}
+
+/** 422 listing every failure; the detail repeats them in one readable line. */
+export function invalid(errors: FieldError[]): Problem {
+  const detail = errors.map((f) => `${[f.location, f.path].filter(Boolean).join(' ')}: ${f.message}`).join('; ')
+  return new Problem('validation', detail, { errors })
 }
 
 /** 401 with the RFC 6750 challenge: `invalid_token` whenever a Bearer token was sent at all. */

@@ -1,7 +1,7 @@
 import { userOf } from '../auth.js'
 import type { Sql } from '../db.js'
 import type { Handler, Handlers } from '../operations.js'
-import { Problem } from '../problems.js'
+import { invalid, Problem } from '../problems.js'
 import {
   completeTask,
   createTask,
@@ -120,6 +120,5 @@ function decodeCursor(cursor: string, sort: string): Position {
       typeof value === 'string' && (sort === 'title' ? !value.includes('\0') : timestamp.test(value) && !Number.isNaN(Date.parse(value)))
     if (madeFor === sort && validValue && Number.isSafeInteger(id) && (id as number) > 0) return { value, id: id as number }
   }
-  const message = 'is not a cursor from a Link header of this list with the same sort'
-  throw new Problem('validation', `query cursor: ${message}`, { errors: [{ location: 'query', path: 'cursor', message }] })
+  throw invalid([{ location: 'query', path: 'cursor', message: 'is not a cursor from a Link header of this list with the same sort' }])
 }

@@ -1,0 +1,324 @@
+// Bad request bodies (SPEC.md "Resource: Task" and "Errors"): each is refused with the status and
+// problem type SPEC gives, a 422 names the offending member, and the database is left exactly as it
+// was. Every write is tried in both URL spellings. The limits are also shown to admit what they
+// should (exactly 200 characters of title, 1000 of description, counted in characters).
+import { afterAll, beforeAll, describe, expect, test } from '@jest/globals'
+import {
+  complete,
+  create,
+  cross,
+  expectProblem,
+  expectRefused,
+  replace,
+  type Sandbox,
+  type Style,
+  sandbox,
+  send,
+  success,
+  type Task,
+  targets,
+  tasksUrl,
+  taskWrites,
+  update,
+  urlOf,
+  type Where,
+  type Write,
+} from './bad-input.helpers.js'
+import { startServer, type TestServer } from './support/server.js'
+
+let server: TestServer
+beforeAll(async () => {
+  server = await startServer()
+})
+afterAll(() => server.close())
+
+const refused = async (w: Write, style: Style, body: unknown, status: number, where: Where[] = []) => {
+  const box = await sandbox(server)
+  return expectRefused(server, box, urlOf(box, w, style), { method: w.method, body }, status, where)
+}
+
+describe('400: a body that is not parseable JSON', () => {
+  const bodies: [string, string][] = [
+    ['truncated', '{"title": "Buy milk"'],
+    ['a trailing comma', '{"title": "Buy milk",}'],
+    ['single quotes', "{'title': 'Buy milk'}"],
+    ['an unquoted key', '{title: "Buy milk"}'],
+    ['trailing garbage', '{"title": "Buy milk"} x'],
+    ['NaN', '{"title": "Buy milk", "completed": NaN}'],
+  ]
+  test.each(cross(bodies))('%s', async (_, body, w, style) => {
+    const problem = await refused(w, style, body, 400)
+    expect(problem.detail).toMatch(/^The request body is not valid JSON/)
+  })
+})
+
+describe('422: valid JSON that is not an object', () => {
+  const bodies: [string, string][] = [
+    ['a string', '"x"'],
+    ['a number', '5'],
+    ['an array', '[]'],
+    ['null', 'null'],
+    ['true', 'true'],
+  ]
+  test.each(cross(bodies))('%s', async (_, body, w, style) => {
+    await refused(w, style, body, 422, ['body'])
+  })
+})
+
+describe('413: a body over 64 KiB', () => {
+  const padded = (w: Write, bytes: number) => {
+    const base = w === complete ? { completed: true, pad: '' } : { title: 'x', description: '' }
+    const room = bytes - JSON.stringify(base).length
+    return JSON.stringify(w === complete ? { completed: true, pad: 'y'.repeat(room) } : { title: 'x', description: 'y'.repeat(room) })
+  }
+
+  test.each(targets())('65537 bytes → 413: %s', async (_, w, style) => {
+    const body = padded(w, 64 * 1024 + 1)
+    expect(Buffer.byteLength(body)).toBe(65537)
+    await refused(w, style, body, 413)
+  })
+
+  test.each(targets())('exactly 64 KiB is read, then judged by the contract → 422: %s', async (_, w, style) => {
+    const body = padded(w, 64 * 1024)
+    expect(Buffer.byteLength(body)).toBe(65536)
+    await refused(w, style, body, 422, [w === complete ? 'body /pad' : 'body /description'])
+  })
+
+  test.each(targets(taskWrites))(
+    'the limit counts bytes: 16,000 emoji (64,000 bytes) → 422, 17,000 (68,000 bytes) → 413: %s',
+    async (_, w, style) => {
+      await refused(w, style, { title: 'x', description: '😀'.repeat(16_000) }, 422, ['body /description'])
+      await refused(w, style, { title: 'x', description: '😀'.repeat(17_000) }, 413)
+    },
+  )
+})
+
+describe('422: title', () => {
+  const bad: [string, unknown, Where[]][] = [
+    ['empty', '', ['body /title']],
+    ['spaces only', '   ', ['body /title']],
+    ['a tab only', '\t', ['body /title']],
+    ['newlines only', '\n\r\n', ['body /title']],
+    ['mixed whitespace', ' \t\n\r\v\f ', ['body /title']],
+    ['U+00A0 no-break spaces only', '\u00a0\u00a0', ['body /title']],
+    ['Unicode spaces only (U+2003, U+3000, U+2028, U+FEFF)', '\u2003\u3000\u2028\ufeff', ['body /title']],
+    ['201 characters', 'a'.repeat(201), ['body /title']],
+    ['201 emoji', '😀'.repeat(201), ['body /title']],
+    ['a NUL character', 'Buy\u0000milk', ['body /title']],
+    ['only a NUL character', '\u0000', ['body /title']],
+    ['a number', 5, ['body /title']],
+    ['a boolean', true, ['body /title']],
+    ['null', null, ['body /title']],
+    ['an array', ['Buy milk'], ['body /title']],
+    ['an object', { text: 'Buy milk' }, ['body /title']],
+  ]
+  test.each(bad.flatMap(([name, title, where]) => cross([[name, { title, where }]], taskWrites)))(
+    '%s',
+    async (_, { title, where }, w, style) => {
+      await refused(w, style, { title }, 422, where)
+    },
+  )
+
+  test.each(targets([create, replace]))('missing → 422: %s', async (_, w, style) => {
+    await refused(w, style, { description: 'no title', completed: true }, 422, ['body /title'])
+  })
+
+  const good: [string, string][] = [
+    ['exactly 200 characters', 'a'.repeat(200)],
+    ['200 emoji (800 bytes: characters are counted, not bytes)', '😀'.repeat(200)],
+    ['200 characters mixing scripts and astral characters', `${'é中𝄞'.repeat(66)}ab`],
+    ['text with whitespace around it', '  \u00a0Buy milk\t '],
+  ]
+  test.each(cross(good, taskWrites))('accepted: %s', async (_, title, w, style) => {
+    const box = await sandbox(server)
+    const sent = await send(server, urlOf(box, w, style), { method: w.method, token: box.token, body: { title } })
+    expect(sent.status).toBe(success(w))
+    expect((sent.body as Task).title).toBe(title)
+    const [row] = await server.sql`select char_length(title) as length from tasks where id = ${(sent.body as Task).id}`
+    expect(row?.length).toBe([...title].length)
+  })
+})
+
+describe('422: description', () => {
+  const bad: [string, unknown][] = [
+    ['1001 characters', 'd'.repeat(1001)],
+    ['1001 emoji', '😀'.repeat(1001)],
+    ['a NUL character', 'two\u0000litres'],
+    ['a number', 2],
+    ['a boolean', false],
+    ['an array', ['2 litres']],
+    ['an object', {}],
+  ]
+  test.each(cross(bad, taskWrites))('%s', async (_, description, w, style) => {
+    await refused(w, style, { title: 'Buy milk', description }, 422, ['body /description'])
+  })
+
+  const good: [string, string | null][] = [
+    ['exactly 1000 characters', 'd'.repeat(1000)],
+    ['1000 emoji (4000 bytes)', '😀'.repeat(1000)],
+    ['null', null],
+  ]
+  test.each(cross(good, taskWrites))('accepted: %s', async (_, description, w, style) => {
+    const box = await sandbox(server)
+    const sent = await send(server, urlOf(box, w, style), { method: w.method, token: box.token, body: { title: 'Buy milk', description } })
+    expect(sent.status).toBe(success(w))
+    expect((sent.body as Task).description).toBe(description)
+  })
+})
+
+describe('422: completed is a boolean, never coerced', () => {
+  const values: [string, unknown][] = [
+    ['"true"', 'true'],
+    ['"false"', 'false'],
+    ['"yes"', 'yes'],
+    ['1', 1],
+    ['0', 0],
+    ['null', null],
+    ['[]', []],
+  ]
+  test.each(cross(values))('completed: %s', async (_, completed, w, style) => {
+    const body = w === complete ? { completed } : { title: 'Buy milk', completed }
+    await refused(w, style, body, 422, ['body /completed'])
+  })
+})
+
+describe('422: a property the contract does not declare is refused, never dropped', () => {
+  const extras: [string, Record<string, unknown>, Where][] = [
+    ['unknown', { priority: 'high' }, 'body /priority'],
+    ['a differently cased title', { Title: 'Buy milk' }, 'body /Title'],
+    ['id (set by the server)', { id: 1 }, 'body /id'],
+    ['user_id (the token decides)', { user_id: 'someone-else' }, 'body /user_id'],
+    ['created_at (set by the server)', { created_at: '2020-01-01T00:00:00.000Z' }, 'body /created_at'],
+    ['updated_at (set by the server)', { updated_at: '2020-01-01T00:00:00.000Z' }, 'body /updated_at'],
+  ]
+  test.each(extras.flatMap(([name, extra, where]) => cross([[name, { extra, where }]])))('%s', async (_, { extra, where }, w, style) => {
+    await refused(w, style, { ...w.valid, ...extra }, 422, [where])
+  })
+
+  test.each(targets([complete]))('title on …/complete → 422: %s', async (_, w, style) => {
+    await refused(w, style, { completed: true, title: 'renamed' }, 422, ['body /title'])
+  })
+
+  test.each(targets([complete]))('description on …/complete → 422: %s', async (_, w, style) => {
+    await refused(w, style, { description: 'changed' }, 422, ['body /description'])
+  })
+})
+
+describe('422: errors lists every failure of the body at once', () => {
+  test.each(targets(taskWrites))(
+    'a blank title, a long description, a string completed and an unknown key → four errors: %s',
+    async (_, w, style) => {
+      const body = { title: '   ', description: 'x'.repeat(1001), completed: 'yes', priority: 1 }
+      await refused(w, style, body, 422, ['body /title', 'body /description', 'body /completed', 'body /priority'])
+    },
+  )
+})
+
+describe('422: PATCH needs at least one field', () => {
+  test.each(targets([update]))('{} → 422: %s', async (_, w, style) => {
+    await refused(w, style, {}, 422, ['body'])
+  })
+})
+
+describe('what the write would have changed stays unchanged (byte for byte, updated_at included)', () => {
+  test.each(targets([replace, update, complete]))('a refused %s leaves the task as it was', async (_, w, style) => {
+    const box = await sandbox(server)
+    const body = w === complete ? { completed: 'yes' } : { title: 'changed', description: 'changed', completed: 'true' }
+    await expectRefused(server, box, urlOf(box, w, style), { method: w.method, body }, 422, ['body /completed'])
+    const { data } = await server.client(box.token).GET('/api/tasks/{task_id}', { params: { path: { task_id: box.task.id } } })
+    expect(data).toEqual(box.task)
+  })
+})
+
+// A bounded table of hostile requests: the answer is one of SPEC's 4xx, never a 500, and nothing
+// changes. Prototype pollution is checked on this very process, which runs the app.
+describe('hostile requests', () => {
+  type Hostile = {
+    method?: string
+    path?: (box: Sandbox) => string
+    body?: string | Uint8Array
+    type?: string
+    headers?: Record<string, string>
+  }
+  const token =
+    (rest = '') =>
+    (box: Sandbox) =>
+      tasksUrl('token style', box.user_id, rest)
+  const onTask =
+    (rest = '') =>
+    (box: Sandbox) =>
+      tasksUrl('token style', box.user_id, `/${box.task.id}${rest}`)
+  const post = (body: string): Hostile => ({ method: 'POST', body })
+  const patch = (body: string): Hostile => ({ method: 'PATCH', path: onTask(), body })
+  const get = (path: (box: Sandbox) => string): Hostile => ({ path })
+
+  const hostile: [string, Hostile][] = [
+    ['arrays nested 30,000 deep in title', post(`{"title":${'['.repeat(30_000)}${']'.repeat(30_000)}}`)],
+    ['objects nested 10,000 deep', post(`${'{"a":'.repeat(10_000)}1${'}'.repeat(10_000)}`)],
+    ['objects nested 5,000 deep under title', post(`{"title":${'{"a":'.repeat(5_000)}1${'}'.repeat(5_000)}}`)],
+    ['a number beyond double range', post('{"title":"x","completed":1e999}')],
+    ['a 400-digit number as title', post(`{"title":${'9'.repeat(400)}}`)],
+    ['negative zero as completed', post('{"title":"x","completed":-0}')],
+    ['a huge integer as description', post('{"title":"x","description":123456789012345678901234567890}')],
+    ['__proto__ with a title inside', post('{"__proto__":{"title":"hacked","polluted":true}}')],
+    ['__proto__ next to a title', post('{"title":"x","__proto__":{"polluted":true}}')],
+    ['constructor.prototype', post('{"title":"x","constructor":{"prototype":{"polluted":true}}}')],
+    ['prototype', post('{"title":"x","prototype":{"polluted":true}}')],
+    ['__proto__ on PATCH', patch('{"__proto__":{"title":"hacked","polluted":true}}')],
+    ['constructor on PATCH', patch('{"constructor":{"prototype":{"polluted":true}}}')],
+    ['__proto__ on …/complete', { method: 'PATCH', path: onTask('/complete'), body: '{"__proto__":{"completed":true}}' }],
+    ['hasOwnProperty as a member', post('{"title":"x","hasOwnProperty":1}')],
+    ['a duplicate key whose last value is bad', post('{"title":"fine","title":""}')],
+    ['an escaped surrogate pair as an unknown key', post('{"title":"x","\\ud83d\\ude00":1}')],
+    ['a lone surrogate as an unknown key', post('{"title":"x","\\udc00":1}')],
+    ['201 lone surrogates as title', post(`{"title":"${'\\ud800'.repeat(201)}"}`)],
+    ['a lone surrogate next to a NUL', post('{"title":"\\ud800\\u0000"}')],
+    ['3,000 unknown members', post(JSON.stringify(Object.fromEntries(Array.from({ length: 3000 }, (_, i) => [`k${i}`, i]))))],
+    ['a 60,000-character key', post(JSON.stringify({ title: 'x', ['k'.repeat(60_000)]: 1 }))],
+    ['an operator object as title', post('{"title":{"$gt":""}}')],
+    ['SQL in an unknown key', post('{"title":"x","title\\"); drop table tasks; --":1}')],
+    ['a BOM then garbage', post('\ufeff{title}')],
+    [
+      'UTF-16 bytes',
+      { method: 'POST', body: new Uint8Array(Buffer.from('{"title":"x"}', 'utf16le')), type: 'application/json; charset=utf-16' },
+    ],
+    ['a JSON array 60,000 deep (over the limit)', post(`${'['.repeat(60_000)}${']'.repeat(60_000)}`)],
+    ['gzip that is not gzip', { method: 'POST', body: '{"title":"x"}', headers: { 'Content-Encoding': 'gzip' } }],
+    ['task_id with SQL', get(token('/1%20OR%201=1'))],
+    ['task_id with a statement', get(token('/1;DROP%20TABLE%20tasks'))],
+    ['task_id with a path traversal', get(token('/..%2F..%2Fetc%2Fpasswd'))],
+    ['task_id with a NUL', get(token('/1%00'))],
+    ['task_id with an encoded slash', get(token('/1%2F2'))],
+    ['task_id of 1,000 digits', get(token(`/${'9'.repeat(1000)}`))],
+    ['task_id Infinity', get(token('/Infinity'))],
+    ['task_id -Infinity on DELETE', { method: 'DELETE', path: token('/-Infinity') }],
+    ['task_id 1e999 on …/complete', { method: 'PATCH', path: token('/1e999/complete') }],
+    ['task_id NaN on PUT', { method: 'PUT', path: token('/NaN'), body: '{"title":"x"}' }],
+    ['limit Infinity', get(token('?limit=Infinity'))],
+    ['limit of 400 digits', get(token(`?limit=${'9'.repeat(400)}`))],
+    ['a path segment that is not percent-encoding', get(token('/%E0%A4%A'))],
+    ['user_id with SQL', get((box) => `/api/${encodeURIComponent(`${box.user_id}' OR '1'='1`)}/tasks`)],
+    ['user_id of 5,000 characters', get(() => `/api/${'u'.repeat(5000)}/tasks`)],
+    ['user_id with a NUL', get(() => '/api/%00/tasks')],
+    ['__proto__ in the query', get(token('?__proto__[polluted]=1'))],
+    ['constructor.prototype in the query', get(token('?constructor[prototype][polluted]=1'))],
+    ['a nested q', get(token('?q[a][b]=x'))],
+  ]
+
+  test.each(hostile)('%s → a 4xx of SPEC, nothing changed', async (_, h) => {
+    const box = await sandbox(server)
+    const before = await box.rows()
+    const sent = await send(server, (h.path ?? token())(box), {
+      method: h.method ?? 'GET',
+      token: box.token,
+      body: h.body,
+      type: h.type,
+      headers: h.headers,
+    })
+    expect([400, 403, 404, 405, 413, 415, 422]).toContain(sent.status)
+    expectProblem(sent, sent.status, 'any')
+    expect(await box.rows()).toEqual(before)
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined()
+    expect(Object.prototype).not.toHaveProperty('polluted')
+  })
+})

@@ -1,0 +1,222 @@
+// Bad path and query parameters, unknown routes and methods (SPEC.md "Endpoints" and "Errors"):
+// a 422 names the parameter (location `path` or `query`), never a 500; an unknown route is a 404
+// and a known path with another method a 405 with `Allow`, both problem+json; nothing changes.
+import { afterAll, beforeAll, describe, expect, test } from '@jest/globals'
+import { expectProblem, expectRefused, type Sandbox, type Style, sandbox, send, styles, type Task, tasksUrl } from './bad-input.helpers.js'
+import { startServer, type TestServer } from './support/server.js'
+
+let server: TestServer
+beforeAll(async () => {
+  server = await startServer()
+})
+afterAll(() => server.close())
+
+const both = <T>(cases: [string, T][]): [string, T, Style][] =>
+  cases.flatMap(([name, value]) => styles.map((s): [string, T, Style] => [`${name}, ${s}`, value, s]))
+
+describe('422: task_id that is not a positive integer', () => {
+  const operations: [string, { method: string; rest: string; body?: unknown }][] = [
+    ['GET', { method: 'GET', rest: '' }],
+    ['PUT', { method: 'PUT', rest: '', body: { title: 'changed' } }],
+    ['PATCH', { method: 'PATCH', rest: '', body: { title: 'changed' } }],
+    ['DELETE', { method: 'DELETE', rest: '' }],
+    ['PATCH …/complete', { method: 'PATCH', rest: '/complete' }],
+  ]
+  const ids: [string, string][] = [
+    ['0', '0'],
+    ['-1', '-1'],
+    ['abc', 'abc'],
+    ['1.5', '1.5'],
+    ['99999999999999999999 (beyond 2^53)', '99999999999999999999'],
+    ['9007199254740992 (2^53)', '9007199254740992'],
+    ['Infinity', 'Infinity'],
+    ['1e999 (overflows to Infinity)', '1e999'],
+    ['NaN', 'NaN'],
+    ['true', 'true'],
+    ['a space', '%20'],
+  ]
+  const cases = ids.flatMap(([id, raw]) =>
+    operations.map(([op, o]): [string, { raw: string } & typeof o] => [`${id} on ${op}`, { raw, ...o }]),
+  )
+
+  test.each(both(cases))('%s', async (_, { raw, method, rest, body }, style) => {
+    const box = await sandbox(server)
+    await expectRefused(server, box, tasksUrl(style, box.user_id, `/${raw}${rest}`), { method, body }, 422, ['path task_id'])
+  })
+
+  test.each(styles)('a path segment that is not valid percent-encoding → 422 on the path, %s', async (style) => {
+    const box = await sandbox(server)
+    await expectRefused(server, box, tasksUrl(style, box.user_id, '/%E0%A4%A'), { method: 'DELETE' }, 422, ['path'])
+  })
+})
+
+describe('422: list query parameters', () => {
+  const queries: [string, { query: string; where: string }][] = [
+    ['status=done', { query: 'status=done', where: 'status' }],
+    ['status=ALL (values are case-sensitive)', { query: 'status=ALL', where: 'status' }],
+    ['status= (empty)', { query: 'status=', where: 'status' }],
+    ['sort=priority', { query: 'sort=priority', where: 'sort' }],
+    ['order=up', { query: 'order=up', where: 'order' }],
+    ['limit=0', { query: 'limit=0', where: 'limit' }],
+    ['limit=501', { query: 'limit=501', where: 'limit' }],
+    ['limit=abc', { query: 'limit=abc', where: 'limit' }],
+    ['limit=1.5', { query: 'limit=1.5', where: 'limit' }],
+    ['limit=-1', { query: 'limit=-1', where: 'limit' }],
+    ['limit=Infinity', { query: 'limit=Infinity', where: 'limit' }],
+    ['limit=1e999', { query: 'limit=1e999', where: 'limit' }],
+    ['q= (empty)', { query: 'q=', where: 'q' }],
+    ['q of 201 characters', { query: `q=${'a'.repeat(201)}`, where: 'q' }],
+    ['q of 201 emoji', { query: `q=${encodeURIComponent('😀'.repeat(201))}`, where: 'q' }],
+    ['q containing %00', { query: 'q=milk%00', where: 'q' }],
+    ['cursor that is not base64url', { query: 'cursor=!!!', where: 'cursor' }],
+    ['cursor of 1025 characters', { query: `cursor=${'A'.repeat(1025)}`, where: 'cursor' }],
+    ['cursor= (empty)', { query: 'cursor=', where: 'cursor' }],
+    ['an unknown parameter', { query: 'page=2', where: 'page' }],
+    ['a misspelt parameter', { query: 'stauts=all', where: 'stauts' }],
+    ['a repeated parameter (status=all&status=pending)', { query: 'status=all&status=pending', where: 'status' }],
+    ['a repeated limit', { query: 'limit=1&limit=2', where: 'limit' }],
+    ['an array-style parameter (status[]=all)', { query: 'status[]=all', where: 'status' }],
+    ['an object-style parameter (q[a]=b)', { query: 'q[a]=b', where: 'q' }],
+  ]
+  test.each(both(queries))('%s', async (_, { query, where }, style) => {
+    const box = await sandbox(server)
+    await expectRefused(server, box, tasksUrl(style, box.user_id, `?${query}`), {}, 422, [`query ${where}`])
+  })
+})
+
+describe('422: cursors that do not come from this list', () => {
+  const b64 = (value: unknown) => Buffer.from(typeof value === 'string' ? value : JSON.stringify(value)).toString('base64url')
+  const stamp = '2026-01-01T00:00:00.000Z'
+  const cursors: [string, string][] = [
+    ['garbage in the alphabet', 'abc'],
+    ['base64url of text that is not JSON', b64('not json')],
+    ['base64url of an empty array', b64([])],
+    ['base64url of an object', b64({ sort: 'created_at', id: 1 })],
+    ['the wrong sort value type (not a timestamp)', b64(['created_at', 'x', 1])],
+    ['an impossible timestamp', b64(['created_at', '2026-13-45T99:99:99.000Z', 1])],
+    ['a null sort value', b64(['created_at', null, 1])],
+    ['id 0', b64(['created_at', stamp, 0])],
+    ['a fractional id', b64(['created_at', stamp, 1.5])],
+    ['an id as a string', b64(['created_at', stamp, '1'])],
+    ['an id beyond 2^53', b64(['created_at', stamp, 1e300])],
+    ['four members', b64(['created_at', stamp, 1, 2])],
+    ['a sort the list does not have', b64(['priority', stamp, 1])],
+    ['__proto__ as the sort', b64(['__proto__', stamp, 1])],
+  ]
+  test.each(both(cursors))('%s', async (_, cursor, style) => {
+    const box = await sandbox(server)
+    await expectRefused(server, box, tasksUrl(style, box.user_id, `?cursor=${cursor}`), {}, 422, ['query cursor'])
+  })
+
+  test.each(styles)('a title cursor with a NUL in its value → 422, %s', async (style) => {
+    const box = await sandbox(server)
+    await expectRefused(server, box, tasksUrl(style, box.user_id, `?sort=title&cursor=${b64(['title', 'a\u0000', 1])}`), {}, 422, [
+      'query cursor',
+    ])
+  })
+
+  // A real cursor, from a Link header of a list sorted by title, is valid only with sort=title.
+  async function titleCursor(box: Sandbox, style: Style): Promise<string> {
+    const api = server.client(box.token)
+    await api.POST('/api/tasks', { body: { title: 'another' } })
+    const sent = await send(server, tasksUrl(style, box.user_id, '?sort=title&limit=1'), { token: box.token })
+    expect(sent.status).toBe(200)
+    const link = sent.headers.get('link') ?? ''
+    const next = /^<([^>]+)>;\s*rel="next"$/.exec(link)?.[1]
+    if (!next) throw new Error(`no next link: ${link}`)
+    const cursor = new URL(next, server.url).searchParams.get('cursor')
+    if (!cursor) throw new Error(`no cursor in ${next}`)
+    const again = await send(server, tasksUrl(style, box.user_id, `?sort=title&limit=1&cursor=${cursor}`), { token: box.token })
+    expect(again.status).toBe(200)
+    expect((again.body as Task[]).length).toBe(1)
+    return cursor
+  }
+
+  test.each(styles)('a cursor made for sort=title reused with sort=created_at → 422, %s', async (style) => {
+    const box = await sandbox(server)
+    const cursor = await titleCursor(box, style)
+    await expectRefused(server, box, tasksUrl(style, box.user_id, `?sort=created_at&limit=1&cursor=${cursor}`), {}, 422, ['query cursor'])
+  })
+
+  test.each(styles)('a cursor made for sort=title reused with the default sort → 422, %s', async (style) => {
+    const box = await sandbox(server)
+    const cursor = await titleCursor(box, style)
+    await expectRefused(server, box, tasksUrl(style, box.user_id, `?cursor=${cursor}`), {}, 422, ['query cursor'])
+  })
+
+  test.each(styles)('a cursor made for sort=title reused with sort=updated_at → 422, %s', async (style) => {
+    const box = await sandbox(server)
+    const cursor = await titleCursor(box, style)
+    await expectRefused(server, box, tasksUrl(style, box.user_id, `?sort=updated_at&cursor=${cursor}`), {}, 422, ['query cursor'])
+  })
+})
+
+describe('404: a route the contract does not declare', () => {
+  const paths: [string, string][] = [
+    ['/nope', '/nope'],
+    ['/api', '/api'],
+    ['/api/tasks/1/nope', '/api/tasks/1/nope'],
+    ['/api/{user_id}/tasks/1/complete/again', '/api/USER/tasks/1/complete/again'],
+    ['/api/{user_id} (no tasks)', '/api/USER'],
+    ['/api//tasks (empty user id)', '/api//tasks'],
+    ['/docs/nope.html (outside the assets prefix)', '/docs/nope.html'],
+    ['/tasks', '/tasks'],
+  ]
+  test.each(paths)('%s → 404 problem+json, not HTML', async (_, path) => {
+    const box = await sandbox(server)
+    for (const token of [box.token, undefined]) {
+      const before = await box.rows()
+      const sent = await send(server, path.replace('USER', encodeURIComponent(box.user_id)), { token })
+      expectProblem(sent, 404)
+      expect(String((sent.body as { detail: string }).detail)).not.toMatch(/<html|<pre|Cannot GET/i)
+      expect(await box.rows()).toEqual(before)
+    }
+  })
+
+  test('a POST to an unknown route is 404 too, and creates nothing', async () => {
+    const box = await sandbox(server)
+    await expectRefused(server, box, '/api/task', { method: 'POST', body: { title: 'x' } }, 404)
+  })
+})
+
+describe('405: a known path with a method it does not declare, with Allow', () => {
+  const allowOf = (header: string | null) =>
+    (header ?? '')
+      .split(',')
+      .map((m) => m.trim())
+      .filter(Boolean)
+      .sort()
+  const cases: [string, { method: string; rest: (id: number) => string; allow: string[]; body?: unknown }][] = [
+    ['POST /api/tasks/1', { method: 'POST', rest: (id) => `/${id}`, allow: ['DELETE', 'GET', 'PATCH', 'PUT'], body: { title: 'x' } }],
+    ['DELETE /api/tasks', { method: 'DELETE', rest: () => '', allow: ['GET', 'POST'] }],
+    ['PUT /api/tasks', { method: 'PUT', rest: () => '', allow: ['GET', 'POST'], body: { title: 'x' } }],
+    ['PATCH /api/tasks', { method: 'PATCH', rest: () => '', allow: ['GET', 'POST'], body: { completed: true } }],
+    ['GET …/complete', { method: 'GET', rest: (id) => `/${id}/complete`, allow: ['PATCH'] }],
+    ['PUT …/complete', { method: 'PUT', rest: (id) => `/${id}/complete`, allow: ['PATCH'], body: { completed: true } }],
+    ['POST …/complete', { method: 'POST', rest: (id) => `/${id}/complete`, allow: ['PATCH'] }],
+    ['DELETE …/complete', { method: 'DELETE', rest: (id) => `/${id}/complete`, allow: ['PATCH'] }],
+  ]
+  test.each(both(cases))('%s', async (_, { method, rest, allow, body }, style) => {
+    const box = await sandbox(server)
+    const before = await box.rows()
+    const sent = await send(server, tasksUrl(style, box.user_id, rest(box.task.id)), { method, token: box.token, body })
+    expectProblem(sent, 405)
+    expect(allowOf(sent.headers.get('allow'))).toEqual(allow)
+    expect(await box.rows()).toEqual(before)
+  })
+
+  test.each([
+    ['POST /health', '/health', ['GET']],
+    ['DELETE /openapi.json', '/openapi.json', ['GET']],
+    ['PUT /docs', '/docs', ['GET']],
+  ])('%s', async (_, path, allow) => {
+    const sent = await send(server, path, { method: path === '/health' ? 'POST' : path === '/docs' ? 'PUT' : 'DELETE' })
+    expectProblem(sent, 405)
+    expect(allowOf(sent.headers.get('allow'))).toEqual(allow)
+  })
+
+  test('an unusual method (PROPFIND) on a known path is 405 as well', async () => {
+    const box = await sandbox(server)
+    await expectRefused(server, box, '/api/tasks', { method: 'PROPFIND' }, 405)
+  })
+})
