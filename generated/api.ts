@@ -4,6 +4,29 @@
  */
 
 export interface paths {
+    "/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Web page for managing tasks
+         * @description A small page that lists, filters, searches, creates, edits, completes and deletes the
+         *     signed-in user's tasks through the generated SDK. It reads a pasted token, or one given
+         *     in the URL fragment (`/#token=…`, never sent to the server); its script and stylesheet
+         *     are served under `/app/assets/`.
+         */
+        get: operations["getWebApp"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/health": {
         parameters: {
             query?: never;
@@ -698,6 +721,27 @@ export interface components {
 }
 export type $defs = Record<string, never>;
 export interface operations {
+    getWebApp: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The page. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                };
+            };
+            422: components["responses"]["ValidationFailed"];
+        };
+    };
     getHealth: {
         parameters: {
             query?: never;

@@ -14,6 +14,7 @@ import { metaHandlers } from './meta.js'
 import { matchedOperation, mountOperations } from './operations.js'
 import { type FieldError, invalid, Problem, problemHandler } from './problems.js'
 import { taskHandlers } from './tasks/routes.js'
+import { webAssets } from './web/assets.js'
 
 export interface AppDeps {
   sql: Sql
@@ -61,8 +62,10 @@ export function createApp({ sql, verify, config, logger }: AppDeps): Express {
     }),
   )
 
-  // 3. The docs page's scripts and styles: the only paths the contract does not declare.
+  // 3. The assets of the two HTML pages the contract declares (/docs and /), each under one fixed prefix:
+  // the only paths the contract does not declare.
   app.use('/docs/assets', express.static(swaggerUi.getAbsoluteFSPath(), { index: false, fallthrough: false }))
+  app.use('/app/assets', webAssets())
 
   // 4. JSON bodies up to 64 KiB. Any JSON value parses, so a non-object is a 422 from the contract, not a 400.
   app.use(normalizeContentType, express.json({ limit: '64kb', strict: false }))

@@ -2,8 +2,9 @@ import { contract, contractYaml } from './contract.js'
 import type { Sql } from './db.js'
 import type { Handlers } from './operations.js'
 import { Problem } from './problems.js'
+import { webPage, webPageSecurityPolicy } from './web/assets.js'
 
-type MetaOperations = Pick<Handlers, 'getHealth' | 'getReadiness' | 'getDocs' | 'getContractJson' | 'getContractYaml'>
+type MetaOperations = Pick<Handlers, 'getWebApp' | 'getHealth' | 'getReadiness' | 'getDocs' | 'getContractJson' | 'getContractYaml'>
 
 const docsPage = `<!doctype html>
 <html lang="en">
@@ -24,9 +25,12 @@ const docsPage = `<!doctype html>
 </html>
 `
 
-/** The public operations: liveness, readiness, the reference page and the contract itself. */
+/** The public operations: the web page, liveness, readiness, the reference page and the contract itself. */
 export function metaHandlers(sql: Sql): MetaOperations {
   return {
+    getWebApp: (_req, res) => {
+      res.set('Content-Security-Policy', webPageSecurityPolicy).set('Referrer-Policy', 'no-referrer').type('html').send(webPage)
+    },
     getHealth: (_req, res) => {
       res.json({ status: 'ok' })
     },

@@ -1,7 +1,7 @@
 import { createServer, type Server } from 'node:http'
 import { pino } from 'pino'
 import { createApp } from './app.js'
-import { createVerifier, developmentSecret } from './auth.js'
+import { createVerifier, developmentSecret, mintToken } from './auth.js'
 import { type Config, ConfigError, readConfig } from './config.js'
 import { openDatabase } from './db.js'
 import { migrate } from './migrate.js'
@@ -43,6 +43,11 @@ try {
 const address = server.address()
 const port = typeof address === 'object' && address ? address.port : config.port
 logger.info({ port }, `listening on http://localhost:${port} (docs at http://localhost:${port}/docs)`)
+// A newcomer clicks straight into the web page; the token rides in the fragment, which browsers never send.
+if (config.env !== 'production' && auth.secret !== undefined) {
+  const token = await mintToken(auth, 'demo', '24h')
+  logger.info({ user_id: 'demo' }, `web page for the demo user (token valid 24 h): http://localhost:${port}/#token=${token}`)
+}
 
 // Graceful stop: refuse new connections, let in-flight requests finish, then close the pool.
 let stopping = false

@@ -9,7 +9,9 @@
  * for await (const page of api.pages('/api/tasks', { params: { query: { status: 'pending' } } })) render(page)
  * ```
  */
-import createClient, { type Client, type ClientOptions } from 'openapi-fetch'
+
+import type { Client, ClientOptions, ClientPathsWithMethod, FetchResponse, MaybeOptionalInit, RequestBodyOption } from 'openapi-fetch'
+import createClient from 'openapi-fetch'
 import type { components, operations, paths } from '../../generated/api.js'
 
 export type { components, operations, paths }
@@ -34,7 +36,31 @@ type ListInit<P extends ListPath> = P extends '/api/{user_id}/tasks'
   ? { params: { path: { user_id: string }; query?: ListQuery } }
   : { params?: { query?: ListQuery } }
 
-export interface TodoClient extends Client<paths> {
+type RequiredKeys<T> = { [K in keyof T]-?: Partial<Pick<T, K>> extends Pick<T, K> ? never : K }[keyof T]
+/** `B` with every property the contract's body does not declare turned into `never`. */
+type Exact<B, Declared> = B extends object ? B & { [K in Exclude<keyof B, keyof Declared>]: never } : B
+type ExactBody<Init, Operation> = Init extends { body: infer B }
+  ? Omit<Init, 'body'> & { body: Exact<B, NonNullable<RequestBodyOption<Operation>['body']>> }
+  : Init
+/**
+ * openapi-fetch's method, except that a body with a property the contract does not declare does
+ * not compile (openapi-fetch infers the body from the argument, so excess properties pass; the
+ * server answers them with 422).
+ */
+type BodyMethod<M extends 'post' | 'put' | 'patch'> = <
+  Path extends ClientPathsWithMethod<Client<paths>, M>,
+  Init extends MaybeOptionalInit<paths[Path], M>,
+>(
+  url: Path,
+  ...init: RequiredKeys<Init> extends never
+    ? [(ExactBody<Init, paths[Path][M]> & { [key: string]: unknown })?]
+    : [ExactBody<Init, paths[Path][M]> & { [key: string]: unknown }]
+) => Promise<FetchResponse<paths[Path][M] & Record<string | number, unknown>, Init, `${string}/${string}`>>
+
+export interface TodoClient extends Omit<Client<paths>, 'POST' | 'PUT' | 'PATCH'> {
+  POST: BodyMethod<'post'>
+  PUT: BodyMethod<'put'>
+  PATCH: BodyMethod<'patch'>
   /**
    * Every page of a list, following `Link: rel="next"` until the last one. Stops with a
    * `TodoApiError` (carrying the problem) when a page fails.
@@ -46,7 +72,8 @@ export interface TodoClient extends Client<paths> {
 export class TodoApiError extends Error {
   override name = 'TodoApiError'
   constructor(readonly problem: Problem) {
-    super(problem.detail)
+    // A proxy in front of the API may answer with something that is not a problem (text, HTML).
+    super(problem?.detail ?? (typeof problem === 'string' ? problem : 'The request failed'))
   }
 }
 
@@ -69,7 +96,11 @@ export function createTodoClient({ token, baseUrl, ...options }: TodoClientOptio
       if (!next) return
       // The next page is the Link's query as the server wrote it (every filter plus the cursor),
       // sent through the client so that its middleware (the token) applies.
-      const query = Object.fromEntries(new URL(next, response.url).searchParams) as ListQuery
+      // (Only the query is read, so no base URL is needed: a custom fetch may answer with a Response without a url.)
+      const query: Record<string, string> = {}
+      new URLSearchParams(next.split('#')[0]?.split('?')[1]).forEach((value, key) => {
+        query[key] = value
+      })
       const params = { ...(init?.params as object), query }
       ;({ data, error, response } = await client.GET(path as '/api/tasks', { params } as ListInit<'/api/tasks'>))
     }
@@ -78,11 +109,20 @@ export function createTodoClient({ token, baseUrl, ...options }: TodoClientOptio
   return Object.assign(client, { pages }) as TodoClient
 }
 
-/** The target of `rel="next"` in a Link header (RFC 8288), if any. */
-export function nextLink(header: string | null): string | undefined {
-  for (const part of header?.split(',') ?? []) {
-    const match = /^\s*<([^>]*)>\s*;(.*)$/.exec(part)
-    if (match?.[2] && /(^|;)\s*rel\s*=\s*"?([^";]*\s)?next(\s[^";]*)?"?\s*(;|$)/i.test(match[2])) return match[1]
+/**
+ * The target of `rel="next"` in a Link header (RFC 8288), if any. Commas and semicolons may occur
+ * inside `<…>` and inside quoted parameter values, so the header is not simply split on commas.
+ */
+export function nextLink(header: string | null | undefined): string | undefined {
+  const links = /<([^>]*)>((?:\s*;\s*[^\s;,=]+\s*(?:=\s*(?:"(?:[^"\\]|\\.)*"|[^;,]*))?)*)/g
+  const params = /;\s*([^\s;,=]+)\s*(?:=\s*(?:"((?:[^"\\]|\\.)*)"|([^;,]*)))?/g
+  for (const [, target, list = ''] of header?.matchAll(links) ?? []) {
+    for (const [, name = '', quoted, bare] of list.matchAll(params)) {
+      if (name.toLowerCase() !== 'rel') continue
+      // Only the first rel counts (RFC 8288 §3.3); it is a space-separated list of relation types.
+      if ((quoted ?? bare ?? '').toLowerCase().split(/\s+/).includes('next')) return target
+      break
+    }
   }
   return undefined
 }
