@@ -27,6 +27,14 @@ export interface AppDeps {
 export function createApp({ sql, verify, config, logger }: AppDeps): Express {
   const app = express()
   app.disable('x-powered-by')
+  // The contract declares no ETag and no 304 (yet): no body-hash ETags, and conditional GET headers
+  // are ignored, since Express would answer `If-None-Match: *` with a 304 even without an ETag.
+  app.set('etag', false)
+  app.use((req, _res, next) => {
+    delete req.headers['if-none-match']
+    delete req.headers['if-modified-since']
+    next()
+  })
 
   // 1. Request id (accepted or generated, always returned) and one JSON log line per request.
   app.use(

@@ -4,7 +4,7 @@
 // realm (web globals only) against the live server, the built package imported by a plain `node`,
 // and a consumer type-checked against the built .d.ts under both module resolutions frontends use.
 import { execFile } from 'node:child_process'
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { builtinModules } from 'node:module'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
@@ -155,6 +155,37 @@ describe('the package entry todo-api/client', () => {
       expect(outcome.status).toBe(201)
       expect(outcome.listed).toEqual([expect.objectContaining({ user_id, title: 'from node' })])
       expect(outcome.failure).toEqual({ isTodoApiError: true, problem: expect.objectContaining({ status: 401 }) })
+    },
+    slow,
+  )
+
+  test(
+    'when the SDK tarball is installed into a fresh frontend project, then it brings only openapi-fetch and its entry imports',
+    async () => {
+      await built
+      const frontend = join(scratch, 'frontend')
+      mkdirSync(frontend)
+      writeFileSync(join(frontend, 'package.json'), JSON.stringify({ name: 'frontend', private: true, type: 'module' }))
+      const packed = await run('npm', ['pack', join(project, 'dist/sdk'), '--pack-destination', scratch, '--json'], { env: plainEnv() })
+      const [{ filename }] = JSON.parse(packed.stdout) as [{ filename: string }]
+      await run('npm', ['install', '--no-audit', '--no-fund', '--ignore-scripts', join(scratch, filename)], {
+        cwd: frontend,
+        env: plainEnv(),
+      })
+      expect(
+        readdirSync(join(frontend, 'node_modules'))
+          .filter((d) => !d.startsWith('.'))
+          .sort(),
+      ).toEqual(['openapi-fetch', 'openapi-typescript-helpers', 'todo-api'])
+      const imported = await run(
+        process.execPath,
+        ['--input-type=module', '-e', "const m = await import('todo-api/client'); console.log(typeof m.createTodoClient)"],
+        {
+          cwd: frontend,
+          env: plainEnv(),
+        },
+      )
+      expect(imported.stdout.trim()).toBe('function')
     },
     slow,
   )

@@ -1,3 +1,4 @@
+import { request } from 'node:http'
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals'
 import { signIn, startServer, type TestServer } from './support/server.js'
 
@@ -31,5 +32,39 @@ describe('a user managing tasks, path style', () => {
     expect(deleted.response.status).toBe(204)
     const [row] = await server.sql`select count(*)::int as count from tasks where user_id = ${user_id}`
     expect(row?.count).toBe(0)
+  })
+})
+
+describe('conditional requests', () => {
+  // node:http, not fetch: fetch adds Cache-Control: no-cache to a conditional request, which hides a 304.
+  const get = (path: string, headers: Record<string, string>) =>
+    new Promise<{ status: number; etag?: string; body: string }>((resolve, reject) => {
+      request(`${server.url}${path}`, { headers }, (response) => {
+        let body = ''
+        response.on('data', (chunk) => {
+          body += chunk
+        })
+        response.on('end', () => resolve({ status: response.statusCode ?? 0, etag: response.headers.etag, body }))
+      })
+        .on('error', reject)
+        .end()
+    })
+
+  test('when a GET repeats with If-None-Match, then it is answered 200 with the body, never an undeclared 304', async () => {
+    const { token, api } = await signIn(server)
+    await api.POST('/api/tasks', { body: { title: 'cached?' } })
+    const headers = { Authorization: `Bearer ${token}` }
+    const first = await get('/api/tasks', headers)
+    expect(first.etag).toBeUndefined()
+    const conditions: Record<string, string>[] = [
+      { 'If-None-Match': '*' },
+      { 'If-None-Match': 'W/"c7-617kafCWyLGqdmc7qLeodTDY92o"' },
+      { 'If-Modified-Since': new Date().toUTCString() },
+    ]
+    for (const condition of conditions) {
+      const again = await get('/api/tasks', { ...headers, ...condition })
+      expect(again.status).toBe(200)
+      expect(again.body).toBe(first.body)
+    }
   })
 })

@@ -297,6 +297,8 @@ describeInBrowser('the web page at / in headless Chromium', () => {
     await shoot(page, '07-keyboard-focus')
     await page.keyboard.press('Space')
     await until(async () => (await rows(user_id)())[0]?.completed, true)
+    // The checkbox is disabled while its request runs and gets the focus back when the answer is shown.
+    await until(focused, `task-${task?.id}-done`)
 
     // Delete: Tab to the item's Delete button; the dialog opens on Cancel, Tab reaches Delete.
     await page.keyboard.press('Tab') // Edit
