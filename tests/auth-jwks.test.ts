@@ -3,6 +3,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, jest, test } from '@j
 import {
   type AsymmetricAlg,
   deadUrl,
+  expectAccepted,
   expectUnauthorized,
   type JwksServer,
   type ProblemJson,
@@ -16,19 +17,6 @@ import { newUser, startServer, type TestServer } from './support/server.js'
 
 const algorithms: AsymmetricAlg[] = ['EdDSA', 'Ed25519', 'ES256', 'RS256', 'PS256']
 const bearer = (token: string) => ({ Authorization: `Bearer ${token}` })
-
-/** Creates a task in each spelling and lists both back: the whole path a frontend takes. */
-async function expectAccepted(s: TestServer, token: string, user_id: string): Promise<void> {
-  const api = s.client(token)
-  const viaPath = await api.POST('/api/{user_id}/tasks', { params: { path: { user_id } }, body: { title: 'path style' } })
-  expect(viaPath.response.status).toBe(201)
-  expect(viaPath.data?.user_id).toBe(user_id)
-  const viaToken = await api.POST('/api/tasks', { body: { title: 'token style' } })
-  expect(viaToken.response.status).toBe(201)
-  const listed = await api.GET('/api/{user_id}/tasks', { params: { path: { user_id } } })
-  expect(listed.response.status).toBe(200)
-  expect(listed.data?.map((t) => t.title).sort()).toEqual(['path style', 'token style'])
-}
 
 async function expectUnavailable(response: Response): Promise<void> {
   const problem = (await response.json()) as ProblemJson

@@ -4,6 +4,7 @@ import { createPublicKey } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals'
 import { exportSPKI } from 'jose'
 import {
+  expectAccepted,
   expectUnauthorized,
   handmadeJwt,
   type JwksServer,
@@ -26,19 +27,6 @@ afterAll(() => server.close())
 
 /** GET /api/tasks (the token spelling) with the given headers. */
 const listMine = (s: TestServer, headers: Record<string, string> = {}) => s.fetch('/api/tasks', { headers })
-
-/** Proves the token works: creates a task in both spellings and lists it back. */
-async function expectAccepted(s: TestServer, token: string, user_id: string): Promise<void> {
-  const api = s.client(token)
-  const viaPath = await api.POST('/api/{user_id}/tasks', { params: { path: { user_id } }, body: { title: 'path style' } })
-  expect(viaPath.response.status).toBe(201)
-  expect(viaPath.data?.user_id).toBe(user_id)
-  const viaToken = await api.POST('/api/tasks', { body: { title: 'token style' } })
-  expect(viaToken.response.status).toBe(201)
-  const listed = await api.GET('/api/tasks')
-  expect(listed.response.status).toBe(200)
-  expect(listed.data?.map((t) => t.title).sort()).toEqual(['path style', 'token style'])
-}
 
 async function countTasks(s: TestServer, user_id: string): Promise<number> {
   const [row] = await s.sql`select count(*)::int as count from tasks where user_id = ${user_id}`

@@ -5,6 +5,7 @@ import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { expect } from '@jest/globals'
 import { type CryptoKey, exportJWK, generateKeyPair, type JWK, type JWTPayload, SignJWT } from 'jose'
+import type { TestServer } from './server.js'
 
 export type AsymmetricAlg = 'EdDSA' | 'Ed25519' | 'ES256' | 'RS256' | 'PS256'
 
@@ -140,4 +141,18 @@ export async function expectUnauthorized(response: Response, detail: string | Re
     expect(challenge).toBe('Bearer realm="todo-api"')
   }
   return problem
+}
+
+/** Proves a token works the way a frontend uses it: a task created in each spelling, both listed back in each. */
+export async function expectAccepted(s: TestServer, token: string, user_id: string): Promise<void> {
+  const api = s.client(token)
+  const viaPath = await api.POST('/api/{user_id}/tasks', { params: { path: { user_id } }, body: { title: 'path style' } })
+  expect(viaPath.response.status).toBe(201)
+  expect(viaPath.data?.user_id).toBe(user_id)
+  const viaToken = await api.POST('/api/tasks', { body: { title: 'token style' } })
+  expect(viaToken.response.status).toBe(201)
+  for (const listed of [await api.GET('/api/tasks'), await api.GET('/api/{user_id}/tasks', { params: { path: { user_id } } })]) {
+    expect(listed.response.status).toBe(200)
+    expect(listed.data?.map((t) => t.title).sort()).toEqual(['path style', 'token style'])
+  }
 }
