@@ -27,14 +27,7 @@ export interface AppDeps {
 export function createApp({ sql, verify, config, logger }: AppDeps): Express {
   const app = express()
   app.disable('x-powered-by')
-  // The contract declares no ETag and no 304 (yet): no body-hash ETags, and conditional GET headers
-  // are ignored, since Express would answer `If-None-Match: *` with a 304 even without an ETag.
-  app.set('etag', false)
-  app.use((req, _res, next) => {
-    delete req.headers['if-none-match']
-    delete req.headers['if-modified-since']
-    next()
-  })
+  app.set('etag', false) // the contract declares no ETag (yet); see ignoreConditionalGets
 
   // 1. Request id (accepted or generated, always returned) and one JSON log line per request.
   app.use(
@@ -75,8 +68,9 @@ export function createApp({ sql, verify, config, logger }: AppDeps): Express {
   app.use('/docs/assets', express.static(swaggerUi.getAbsoluteFSPath(), { index: false, fallthrough: false }))
   app.use('/app/assets', webAssets())
 
-  // 4. JSON bodies up to 64 KiB. Any JSON value parses, so a non-object is a 422 from the contract, not a 400.
-  app.use(normalizeContentType, express.json({ limit: '64kb', strict: false }))
+  // 4. Request headers as the contract reads them, then JSON bodies up to 64 KiB. Any JSON value
+  // parses, so a non-object is a 422 from the contract, not a 400.
+  app.use(ignoreConditionalGets, normalizeContentType, express.json({ limit: '64kb', strict: false }))
 
   // 5. The contract: bearer security (401/403), then the request (422/404/405/415); responses outside production.
   app.use(
@@ -102,6 +96,13 @@ export function createApp({ sql, verify, config, logger }: AppDeps): Express {
   })
   app.use(problemHandler(logger))
   return app
+}
+
+// The contract declares no 304: Express would answer `If-None-Match: *` with one even without an ETag.
+const ignoreConditionalGets: RequestHandler = (req, _res, next) => {
+  delete req.headers['if-none-match']
+  delete req.headers['if-modified-since']
+  next()
 }
 
 // A body-less request has no media type, whatever header it carries (frontends send
