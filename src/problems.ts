@@ -1,6 +1,7 @@
 import type { ErrorRequestHandler, Request } from 'express'
 import type { Logger } from 'pino'
 import type { components } from '../generated/api.js'
+import { contract } from './contract.js'
 
 export type ProblemBody = components['schemas']['Problem']
 export type FieldError = components['schemas']['ValidationError']
@@ -55,6 +56,15 @@ const locations: Record<string, FieldError['location']> = {
   headers: 'header',
 }
 
+// A pattern is not for people: the contract words each one (`x-pattern-message`), and errors say that.
+const patternMessages = new Map<string, string>()
+;(function collect(node: unknown): void {
+  if (typeof node !== 'object' || node === null) return
+  const { pattern, 'x-pattern-message': message } = node as Record<string, unknown>
+  if (typeof pattern === 'string' && typeof message === 'string') patternMessages.set(`must match pattern "${pattern}"`, message)
+  for (const child of Object.values(node)) collect(child)
+})(contract)
+
 // express-openapi-validator reports `/body/title`, `/query/limit`, `/params/task_id`.
 function fieldError(error: { path?: string; message?: string }): FieldError {
   const [, where = 'body', ...rest] = (error.path ?? '').replace(/^\./, '/').split(/[/.]/)
@@ -64,7 +74,7 @@ function fieldError(error: { path?: string; message?: string }): FieldError {
   return {
     location,
     path: location === 'body' ? rest.map((s) => `/${s}`).join('') : rest.join('.'),
-    message: error.message ?? 'is invalid',
+    message: patternMessages.get(error.message ?? '') ?? error.message ?? 'is invalid',
   }
 }
 

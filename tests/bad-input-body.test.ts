@@ -204,6 +204,18 @@ describe('422: a property the contract does not declare is refused, never droppe
   })
 })
 
+describe('422: a pattern failure is worded by the contract (x-pattern-message), never shown as a regex', () => {
+  test.each([
+    ['a blank title', { title: ' \t ' }, '/title', 'must not be blank or contain NUL characters'],
+    ['a NUL in the description', { title: 'fine', description: 'a\u0000b' }, '/description', 'must not contain NUL characters'],
+  ])('%s', async (_, body, path, message) => {
+    const box = await sandbox(server)
+    const problem = await expectRefused(server, box, tasksUrl('token style', box.user_id), { method: 'POST', body }, 422, [`body ${path}`])
+    expect(problem.errors).toEqual([{ location: 'body', path, message }])
+    expect(problem.detail).toBe(`body ${path}: ${message}`)
+  })
+})
+
 describe('422: errors lists every failure of the body at once', () => {
   test.each(targets(taskWrites))(
     'a blank title, a long description, a string completed and an unknown key → four errors: %s',

@@ -257,12 +257,12 @@ describeInBrowser('the web page at / in headless Chromium', () => {
     const { page, user_id } = await signedIn()
     await page.fill('#new-title', '   ')
     await page.click('#new-task button[type=submit]')
-    await until(() => page.locator('#new-title-error').textContent(), 'Must not be blank')
+    await until(() => page.locator('#new-title-error').textContent(), 'Must not be blank or contain NUL characters')
     expect(await page.locator('#new-title').getAttribute('aria-invalid')).toBe('true')
     expect(await page.evaluate(() => document.activeElement?.id)).toBe('new-title')
     const notice = page.locator('#notice')
     expect(await notice.getAttribute('aria-live')).toBe('polite')
-    expect(await notice.textContent()).toBe('Title: must not be blank')
+    expect(await notice.textContent()).toBe('Title: must not be blank or contain NUL characters')
     await shoot(page, '06-validation-error')
     expect(await rows(user_id)()).toEqual([])
 
@@ -274,7 +274,7 @@ describeInBrowser('the web page at / in headless Chromium', () => {
     await page.getByRole('form', { name: 'Edit “A real title”' }).getByLabel('Title').fill(' ')
     await page.getByRole('button', { name: 'Save' }).click()
     const fieldError = page.getByRole('form', { name: 'Edit “A real title”' }).locator('.field-error').first()
-    await until(() => fieldError.textContent(), 'Must not be blank')
+    await until(() => fieldError.textContent(), 'Must not be blank or contain NUL characters')
     expect(await rows(user_id)()).toEqual([{ title: 'A real title', description: null, completed: false }])
   })
 

@@ -105,8 +105,7 @@ function showProblem(problem: Problem, form?: HTMLFormElement): void {
   let detail = problem.detail
   let first: HTMLElement | undefined
   for (const error of problem.errors ?? []) {
-    const message = readable(error.path, error.message)
-    detail = detail.replaceAll(error.message, message)
+    const { message } = error
     const control = error.location === 'body' ? form?.elements.namedItem(error.path.replace(/^\//, '')) : null
     const output = control instanceof HTMLElement ? document.getElementById(`${control.id}-error`) : null
     if (!(control instanceof HTMLElement) || !output) continue
@@ -118,12 +117,6 @@ function showProblem(problem: Problem, form?: HTMLFormElement): void {
   detail = detail.replace(/\bbody \/(\w+)/g, '$1')
   notify(detail.charAt(0).toUpperCase() + detail.slice(1), 'error')
   first?.focus()
-}
-
-// The contract's patterns are not for people: say what they mean.
-function readable(path: string, message: string): string {
-  if (!message.startsWith('must match pattern')) return message
-  return path === '/title' ? 'must not be blank' : 'contains a character that is not allowed'
 }
 
 function clearFieldErrors(form: HTMLFormElement): void {
