@@ -111,12 +111,14 @@ async function create(page: Page, title: string, description = '') {
 
 const shoot = (page: Page, name: string) => page.screenshot({ path: `${screenshots}${name}.png`, fullPage: true })
 
+// The page updates after its requests resolve, so every DOM assertion waits (until) rather than
+// reading once: the database can already show a change the page has not rendered yet.
 describeInBrowser('the web page at / in headless Chromium', () => {
   test('when opened with #token=…, then the fragment leaves the address bar, the token travels only in the Authorization header, and a reload keeps the session', async () => {
     const { page, token, user_id, requests, failures } = await signedIn()
     expect(page.url()).toBe(`${server.url}/`)
     expect(await page.evaluate(() => location.href)).not.toContain(token)
-    expect(await page.locator('#who').textContent()).toBe(`Signed in as ${user_id}`)
+    await until(() => page.locator('#who').textContent(), `Signed in as ${user_id}`)
 
     await page.reload()
     await page.locator('#workspace').waitFor()
@@ -159,12 +161,12 @@ describeInBrowser('the web page at / in headless Chromium', () => {
 
   test('when a user creates, filters, searches, sorts, edits, completes and deletes tasks, then the list and the database follow', async () => {
     const { page, user_id, failures } = await signedIn()
-    expect(await page.locator('#summary').textContent()).toBe('No tasks yet: add one above.')
+    await until(() => page.locator('#summary').textContent(), 'No tasks yet: add one above.')
     await create(page, 'Buy milk', 'Two litres of OAT milk')
     await create(page, 'Write report')
     await create(page, 'Call Alice')
     await create(page, '<img src=x onerror="window.pwned=1">')
-    expect(await page.locator('#notice').textContent()).toBe('Added “<img src=x onerror="window.pwned=1">”.')
+    await until(() => page.locator('#notice').textContent(), 'Added “<img src=x onerror="window.pwned=1">”.')
     await until(titles(page), ['<img src=x onerror="window.pwned=1">', 'Call Alice', 'Write report', 'Buy milk'])
     expect(await page.evaluate(() => (window as { pwned?: number }).pwned)).toBeUndefined()
 
@@ -188,7 +190,7 @@ describeInBrowser('the web page at / in headless Chromium', () => {
     // Complete, then filter by status
     await page.getByRole('checkbox', { name: 'Write report' }).check()
     await until(async () => (await rows(user_id)()).find((r) => r.title === 'Write report')?.completed, true)
-    expect(await page.locator('#notice').textContent()).toBe('Completed “Write report”.')
+    await until(() => page.locator('#notice').textContent(), 'Completed “Write report”.')
     await page.selectOption('#status', 'completed')
     await until(titles(page), ['Write report'])
     await page.selectOption('#status', 'pending')
@@ -236,17 +238,17 @@ describeInBrowser('the web page at / in headless Chromium', () => {
     await page.selectOption('#order', 'asc')
     const expected = Array.from({ length: 45 }, (_, i) => `Task ${String(i + 1).padStart(2, '0')}`)
     await until(titles(page), expected.slice(0, 20))
-    expect(await page.locator('#summary').textContent()).toBe('20 tasks shown, more below.')
+    await until(() => page.locator('#summary').textContent(), '20 tasks shown, more below.')
 
     await page.getByRole('button', { name: 'Load more' }).click()
     await until(titles(page), expected.slice(0, 40))
     // Focus lands on the first task of the new page, not back at the top.
     const firstOfPage = await page.locator('#list li').nth(20).locator('input').getAttribute('id')
-    expect(await page.evaluate(() => document.activeElement?.id)).toBe(firstOfPage)
+    await until(() => page.evaluate(() => document.activeElement?.id), firstOfPage ?? undefined)
     await page.getByRole('button', { name: 'Load more' }).click()
     await until(titles(page), expected)
-    expect(await page.getByRole('button', { name: 'Load more' }).isVisible()).toBe(false)
-    expect(await page.locator('#summary').textContent()).toBe('45 tasks shown.')
+    await until(() => page.getByRole('button', { name: 'Load more' }).isVisible(), false)
+    await until(() => page.locator('#summary').textContent(), '45 tasks shown.')
     const pages = requests.filter((r) => new URL(r.url).searchParams.has('cursor'))
     expect(pages).toHaveLength(2)
     for (const { url } of pages)
@@ -268,8 +270,8 @@ describeInBrowser('the web page at / in headless Chromium', () => {
 
     // Fixing it clears the error; the same rule applies when editing.
     await create(page, 'A real title')
-    expect(await page.locator('#new-title-error').textContent()).toBe('')
-    expect(await page.locator('#new-title').getAttribute('aria-invalid')).toBeNull()
+    await until(() => page.locator('#new-title-error').textContent(), '')
+    await until(() => page.locator('#new-title').getAttribute('aria-invalid'), null)
     await page.getByRole('button', { name: 'Edit “A real title”' }).click()
     await page.getByRole('form', { name: 'Edit “A real title”' }).getByLabel('Title').fill(' ')
     await page.getByRole('button', { name: 'Save' }).click()
@@ -332,7 +334,7 @@ describeInBrowser('the web page at / in headless Chromium', () => {
     const first = await signedIn()
     await create(first.page, 'First user’s secret plan')
     const second = await signedIn()
-    expect(await second.page.locator('#summary').textContent()).toBe('No tasks yet: add one above.')
+    await until(() => second.page.locator('#summary').textContent(), 'No tasks yet: add one above.')
     await second.page.fill('#q', 'secret')
     await until(() => second.page.locator('#summary').textContent(), 'No tasks match.')
     await second.page.fill('#q', '')
