@@ -3,11 +3,10 @@
 // letters and digits only, so the expectation holds under any database collation.
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals'
 import type { components } from '../generated/api.js'
+import { at, expectedOrder, insertTasks, type Row } from './support/seed.js'
 import { signIn, startServer, type TestServer } from './support/server.js'
 
 type Task = components['schemas']['Task']
-type Sort = 'created_at' | 'updated_at' | 'title'
-type Order = 'asc' | 'desc'
 type Status = 'all' | 'pending' | 'completed'
 
 interface Seed {
@@ -18,49 +17,25 @@ interface Seed {
   updated_at?: Date
 }
 
-interface Row {
-  id: number
-  title: string
-  description: string | null
-  completed: boolean
-  created_at: Date
-  updated_at: Date
-}
-
 let server: TestServer
 beforeAll(async () => {
   server = await startServer()
 })
 afterAll(() => server.close())
 
-// Timestamps in the past (so a task created through the API is always newer), n milliseconds apart.
-const at = (n: number) => new Date(Date.UTC(2021, 0, 1) + n)
-
-/** Inserts the user's tasks in one statement, with explicit timestamps to create ties. */
-async function seed(user_id: string, seeds: Seed[]): Promise<Row[]> {
-  const rows = seeds.map((s, i) => ({
+/** Inserts the user's tasks n milliseconds apart unless a seed gives its own timestamps. */
+function seed(user_id: string, seeds: Seed[]): Promise<Row[]> {
+  return insertTasks(
+    server.sql,
     user_id,
-    title: s.title,
-    description: s.description ?? null,
-    completed: s.completed ?? false,
-    created_at: s.created_at ?? at(i),
-    updated_at: s.updated_at ?? s.created_at ?? at(i),
-  }))
-  return server.sql<Row[]>`
-    insert into tasks ${server.sql(rows)} returning id, title, description, completed, created_at, updated_at
-  `
-}
-
-/** The ids in the order the contract prescribes: by the key, then by id, both in the given direction. */
-function expectedOrder(rows: Row[], sort: Sort, order: Order): number[] {
-  const key = (r: Row) => (sort === 'title' ? r.title.toLowerCase() : r[sort].getTime())
-  const sign = order === 'asc' ? 1 : -1
-  return [...rows]
-    .sort((a, b) => {
-      const [ka, kb] = [key(a), key(b)]
-      return sign * (ka < kb ? -1 : ka > kb ? 1 : a.id - b.id)
-    })
-    .map((r) => r.id)
+    seeds.map((s, i) => ({
+      title: s.title,
+      description: s.description ?? null,
+      completed: s.completed ?? false,
+      created_at: s.created_at ?? at(i),
+      updated_at: s.updated_at ?? s.created_at ?? at(i),
+    })),
+  )
 }
 
 const ids = (tasks: Task[] | undefined) => (tasks ?? []).map((t) => t.id)

@@ -3,30 +3,15 @@
 // ties in every key (and across page boundaries), and survives writes made while walking.
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals'
 import type { components } from '../generated/api.js'
+import { at, expectedOrder, insertTasks, type Row } from './support/seed.js'
 import { signIn, startServer, type TestServer } from './support/server.js'
 
 type Task = components['schemas']['Task']
-type Sort = 'created_at' | 'updated_at' | 'title'
-type Order = 'asc' | 'desc'
-
-interface Row {
-  id: number
-  title: string
-  description: string | null
-  completed: boolean
-  created_at: Date
-  updated_at: Date
-}
-
 let server: TestServer
 beforeAll(async () => {
   server = await startServer()
 })
 afterAll(() => server.close())
-
-// Timestamps in the past (a task created through the API is always newer), n milliseconds apart:
-// neighbouring keys differ by 1 ms, so a cursor that lost millisecond precision would skip or repeat.
-const at = (n: number) => new Date(Date.UTC(2021, 0, 1) + n)
 
 const titles = ['kiwi', 'Kiwi', 'apple', 'APPLE', 'mango', 'banana', 'Banana', 'fig', 'Needle', 'apple']
 
@@ -34,29 +19,15 @@ const titles = ['kiwi', 'Kiwi', 'apple', 'APPLE', 'mango', 'banana', 'Banana', '
  * 25 tasks with deliberate ties: created_at in runs of three, updated_at in a different order with
  * runs of up to three, titles repeated in other cases, every third completed, some matching "eed".
  */
-async function seed25(user_id: string): Promise<Row[]> {
+function seed25(user_id: string): Promise<Row[]> {
   const rows = Array.from({ length: 25 }, (_, i) => ({
-    user_id,
     title: titles[i % titles.length] as string,
     description: i % 4 === 0 ? 'seed (50% off_now*)' : null,
     completed: i % 3 === 0,
     created_at: at(Math.floor(i / 3)),
     updated_at: at(100 + ((i * 7) % 10)),
   }))
-  return server.sql<Row[]>`
-    insert into tasks ${server.sql(rows)} returning id, title, description, completed, created_at, updated_at
-  `
-}
-
-function expectedOrder(rows: Row[], sort: Sort, order: Order): number[] {
-  const key = (r: Row) => (sort === 'title' ? r.title.toLowerCase() : r[sort].getTime())
-  const sign = order === 'asc' ? 1 : -1
-  return [...rows]
-    .sort((a, b) => {
-      const [ka, kb] = [key(a), key(b)]
-      return sign * (ka < kb ? -1 : ka > kb ? 1 : a.id - b.id)
-    })
-    .map((r) => r.id)
+  return insertTasks(server.sql, user_id, rows)
 }
 
 const auth = (token: string) => ({ headers: { Authorization: `Bearer ${token}` } })
