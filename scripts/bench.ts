@@ -1,110 +1,347 @@
-// npm run bench: throughput and latency of the API on this machine, against an embedded
-// PostgreSQL in a temporary directory (or BENCH_DATABASE_URL). Absolute numbers depend on the
-// machine; compare the ratios printed at the end, which are measured in one run.
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs'
-import type { AddressInfo } from 'node:net'
-import { tmpdir } from 'node:os'
+// npm run bench: the API as production runs it (`npm start`, NODE_ENV=production, its own
+// processes) against a bare node:http + postgres.js server doing the same SQL
+// (scripts/bench-baseline.mjs), in one run, on one PostgreSQL, loaded by wrk. Absolute numbers
+// depend on the machine and whatever else runs on it; the ratios are what to compare.
+// `npm run bench -- --scale` measures list pages and search at a million tasks instead (scripts/bench-scale.ts).
+// `npm run bench -- --profile` runs the API as one process under `node --cpu-prof` and prints where its CPU time went.
+import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process'
+import { chmodSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { cpus, tmpdir } from 'node:os'
 import { join } from 'node:path'
-import autocannon from 'autocannon'
+import { promisify } from 'node:util'
 import { pino } from 'pino'
-import { createApp } from '../src/app.js'
-import { createVerifier, mintToken } from '../src/auth.js'
-import { connect } from '../src/db.js'
+import { mintToken } from '../src/auth.js'
 import { startEmbeddedPostgres } from '../src/embedded-postgres.js'
 import { migrate } from '../src/migrate.js'
 
-const seconds = Number(process.env.BENCH_SECONDS ?? 5)
-const rows = Number(process.env.BENCH_ROWS ?? 50_000)
-const auth = {
-  secret: 'bench-secret-bench-secret-bench-secret',
-  jwksUrl: undefined,
-  issuer: undefined,
-  audience: undefined,
-  userClaim: 'sub',
+const args = process.argv.slice(2)
+if (args.includes('--scale')) {
+  const { benchScale } = await import('./bench-scale.js')
+  await benchScale()
+  process.exit(0)
 }
-const logger = pino({ level: 'silent' })
 
+const seconds = Number(process.env.BENCH_SECONDS ?? 10)
+const warmup = Number(process.env.BENCH_WARMUP_SECONDS ?? 3)
+const workers = process.env.BENCH_WORKERS ?? '2'
+const connections = 64
+const users = 200
+const tasksPerUser = 50
+const secret = 'bench-secret-bench-secret-bench-secret'
+const auth = { secret, issuer: undefined, audience: undefined, userClaim: 'sub' }
+
+const profile = args.includes('--profile')
+const wrk = findWrk()
 const scratch = mkdtempSync(join(tmpdir(), 'todo-api-bench-'))
 chmodSync(scratch, 0o755)
-const embedded = process.env.BENCH_DATABASE_URL ? undefined : await startEmbeddedPostgres(scratch, logger)
-const url = process.env.BENCH_DATABASE_URL ?? (embedded?.url as string)
-const sql = connect(url)
+const embedded = process.env.BENCH_DATABASE_URL ? undefined : await startEmbeddedPostgres(join(scratch, 'data'), pino({ level: 'warn' }))
+const databaseUrl = process.env.BENCH_DATABASE_URL ?? (embedded?.url as string)
+const servers: Server[] = []
 
 try {
-  await migrate(url)
-  const user = `bench-${Date.now()}`
-  console.log(`seeding ${rows} tasks for one user and ${rows} for 100 others…`)
-  await sql`
-    insert into tasks (user_id, title, description, completed, created_at, updated_at)
-    select ${user}, 'task ' || n, case when n % 3 = 0 then 'note ' || n end, n % 2 = 0,
-           now() - n * interval '1 second', now() - n * interval '1 second'
-    from generate_series(1, ${rows}) as n
-  `
-  await sql`
-    insert into tasks (user_id, title) select 'other-' || (n % 100), 'other ' || n from generate_series(1, ${rows}) as n
-  `
-  await sql`analyze tasks`
-  const token = await mintToken(auth, user, '1h')
+  await migrate(databaseUrl)
+  const env = { ...process.env, DATABASE_URL: databaseUrl, BETTER_AUTH_SECRET: secret, WORKERS: workers, DATA_DIR: scratch }
+  const profiles = join(process.cwd(), 'test-artifacts/cpu-profiles', new Date().toISOString().replace(/[:.]/g, '-'))
+  const api = profile
+    ? await startServer(
+        'todo-api',
+        'sh',
+        ['-c', `node scripts/build.mjs && exec node --cpu-prof --cpu-prof-dir=${profiles} dist/server.js`],
+        { ...env, NODE_ENV: 'production', PORT: '18080', WORKERS: '1' },
+        18080,
+      )
+    : await startServer('todo-api', 'npm', ['start'], { ...env, NODE_ENV: 'production', PORT: '18080' }, 18080)
+  const bare = await startServer('bare node:http', process.execPath, ['scripts/bench-baseline.mjs'], { ...env, PORT: '18081' }, 18081)
+  servers.push(api, bare)
 
-  const results: Record<string, Record<string, autocannon.Result>> = {}
-  for (const [mode, validateResponses] of [
-    ['production', false],
-    ['development', true],
-  ] as const) {
-    const app = createApp({ sql, verify: createVerifier(auth), config: { corsOrigins: [], validateResponses }, logger })
-    const server = app.listen(0, '127.0.0.1')
-    await new Promise((resolve) => server.once('listening', resolve))
-    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
-    const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json' }
-    const deep = await deepPage(base, headers, '/api/tasks?limit=500', Math.floor((rows * 0.9) / 500))
-    const deepTitle = await deepPage(base, headers, '/api/tasks?limit=500&sort=title', Math.floor((rows * 0.9) / 500))
-    const cases: Record<string, autocannon.Options> = {
-      'GET /health': { url: `${base}/health` },
-      'GET /api/tasks (first page)': { url: `${base}/api/tasks?limit=20`, headers },
-      'GET /api/tasks (page at 90%)': { url: `${base}${deep.replace('limit=500', 'limit=20')}`, headers },
-      'GET /api/tasks?sort=title (page at 90%)': { url: `${base}${deepTitle.replace('limit=500', 'limit=20')}`, headers },
-      'GET /api/tasks?q=task 4999': { url: `${base}/api/tasks?limit=20&q=task%204999`, headers },
-      'POST /api/tasks': { url: `${base}/api/tasks`, method: 'POST', headers, body: JSON.stringify({ title: 'bench' }) },
-    }
-    results[mode] = {}
-    for (const [name, options] of Object.entries(cases)) {
-      await autocannon({ ...options, duration: 1, connections: 10 }) // warm up (the validator compiles lazily)
-      const result = await autocannon({ ...options, duration: seconds, connections: 10 })
-      if (result.non2xx > 0 || result.errors > 0) throw new Error(`${name}: ${result.non2xx} non-2xx, ${result.errors} errors`)
-      results[mode][name] = result
-    }
-    server.closeAllConnections()
-    server.close()
-  }
+  console.log(`seeding ${users} users × ${tasksPerUser} tasks through the API…`)
+  const seeded = await seed(api.url)
+  const scripts = wrkScripts(seeded)
 
-  console.log(`\n${seconds} s per case, 10 connections, ${rows} tasks for the user\n`)
-  console.log('| case | mode | req/s | p50 ms | p99 ms |\n|---|---|---|---|---|')
-  for (const [mode, cases] of Object.entries(results)) {
-    for (const [name, r] of Object.entries(cases)) {
-      console.log(`| ${name} | ${mode} | ${Math.round(r.requests.average)} | ${r.latency.p50} | ${r.latency.p99} |`)
+  const results: Result[] = []
+  const only = process.env.BENCH_WORKLOADS?.split(',')
+  for (const [workload, script] of Object.entries(scripts).filter(([name]) => !only || only.includes(name))) {
+    for (const server of [bare, api]) {
+      await runWrk(server.url, script, warmup)
+      server.peakRss = 0 // memory is measured under load, after start-up and warm-up
+      server.peakPss = 0
+      const cpuBefore = treeOf(server.pid).cpu
+      const run = await runWrk(server.url, script, seconds)
+      const cpuMicros = ((treeOf(server.pid).cpu - cpuBefore) * 1e6) / (run.rps * seconds)
+      const result = { workload, server: server.name, ...run, cpuMicros }
+      results.push(result)
+      console.log(
+        `${workload.padEnd(8)} ${server.name.padEnd(15)} ${Math.round(result.rps)} req/s, p99 ${result.p99} ms, ${Math.round(cpuMicros)} µs CPU/request`,
+      )
+      server.peaks[workload] = { rss: server.peakRss, pss: server.peakPss }
     }
   }
-  const rps = (mode: string, name: string) => results[mode]?.[name]?.requests.average ?? Number.NaN
-  console.log('\nratios (same run):')
-  console.log(
-    `  page at 90% / first page throughput: ${(rps('production', 'GET /api/tasks (page at 90%)') / rps('production', 'GET /api/tasks (first page)')).toFixed(2)} (≈ 1: keyset pages cost the same anywhere)`,
-  )
-  for (const name of ['GET /api/tasks (first page)', 'POST /api/tasks']) {
-    console.log(`  ${name}, with / without response validation: ${(rps('development', name) / rps('production', name)).toFixed(2)}`)
+  report(results, api, bare)
+  if (profile) {
+    await api.stop()
+    summarize(profiles)
   }
 } finally {
-  await sql.end()
+  for (const server of servers) await server.stop()
   await embedded?.stop()
   rmSync(scratch, { recursive: true, force: true })
 }
 
-async function deepPage(base: string, headers: Record<string, string>, start: string, hops: number): Promise<string> {
-  let next = start
-  for (let i = 0; i < hops; i++) {
-    const response = await fetch(`${base}${next}`, { headers })
-    const link = response.headers.get('link')?.match(/<([^>]+)>; rel="next"/)?.[1]
-    if (!link) break
-    next = link
+interface Result {
+  workload: string
+  server: string
+  rps: number
+  p50: number
+  p99: number
+  non2xx: number
+  errors: number
+  /** CPU time (user + system) of the server's processes per request served. */
+  cpuMicros: number
+}
+
+interface Server {
+  name: string
+  url: string
+  pid: number
+  peakRss: number
+  peakPss: number
+  peaks: Record<string, { rss: number; pss: number }>
+  stop(): Promise<void>
+}
+
+function findWrk(): string {
+  try {
+    return execFileSync('sh', ['-c', 'command -v wrk'], { encoding: 'utf8' }).trim()
+  } catch {
+    console.error('npm run bench needs wrk, a C load generator that leaves the cores to the servers: apt-get install wrk')
+    process.exit(1)
   }
-  return next
+}
+
+/** Starts a server in its own process group and samples the memory of its whole process tree. */
+async function startServer(name: string, command: string, argv: string[], env: NodeJS.ProcessEnv, port: number): Promise<Server> {
+  const log = openSync(join(scratch, `${port}.log`), 'w')
+  const child: ChildProcess = spawn(command, argv, { env, detached: true, stdio: ['ignore', log, log] })
+  const url = `http://127.0.0.1:${port}`
+  const server: Server = {
+    name,
+    url,
+    pid: child.pid as number,
+    peakRss: 0,
+    peakPss: 0,
+    peaks: {},
+    async stop() {
+      clearInterval(sampler)
+      if (child.exitCode !== null) return
+      const exited = new Promise((resolve) => child.once('exit', resolve))
+      process.kill(-(child.pid as number), 'SIGTERM')
+      await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 10_000))])
+      if (child.exitCode === null) process.kill(-(child.pid as number), 'SIGKILL')
+    },
+  }
+  const sampler = setInterval(() => {
+    const { rss, pss } = treeOf(child.pid as number)
+    server.peakRss = Math.max(server.peakRss, rss)
+    server.peakPss = Math.max(server.peakPss, pss)
+  }, 100)
+  for (const deadline = Date.now() + 60_000; ; ) {
+    if (child.exitCode !== null)
+      throw new Error(`${name} exited (${child.exitCode}):\n${readFileSync(join(scratch, `${port}.log`), 'utf8')}`)
+    const ok = await fetch(`${url}/api/tasks`, { headers: { authorization: 'Bearer x' } }).then(
+      (r) => r.status === 401,
+      () => false,
+    )
+    if (ok) return server
+    if (Date.now() > deadline) throw new Error(`${name} did not start within 60 s`)
+    await new Promise((resolve) => setTimeout(resolve, 100))
+  }
+}
+
+/**
+ * Memory and CPU time so far of a process and all its descendants (Linux /proc): resident memory
+ * summed over the processes (which counts the pages of the node binary they share once per process),
+ * their proportional share (PSS: each shared page divided among its sharers, i.e. the memory they
+ * really take together), and CPU seconds (user + system).
+ */
+function treeOf(root: number): { rss: number; pss: number; cpu: number } {
+  const children = new Map<number, number[]>()
+  const cpu = new Map<number, number>()
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8')
+      // Fields after "pid (comm) ": state, ppid, …; utime and stime are the 14th and 15th fields.
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+      const ppid = Number(fields[1])
+      children.set(ppid, [...(children.get(ppid) ?? []), Number(entry)])
+      cpu.set(Number(entry), (Number(fields[11]) + Number(fields[12])) / 100)
+    } catch {}
+  }
+  const total = { rss: 0, pss: 0, cpu: 0 }
+  const stack = [root]
+  while (stack.length > 0) {
+    const pid = stack.pop() as number
+    total.cpu += cpu.get(pid) ?? 0
+    try {
+      const rollup = readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8')
+      total.rss += Number(/^Rss:\s+(\d+)/m.exec(rollup)?.[1] ?? 0) * 1024
+      total.pss += Number(/^Pss:\s+(\d+)/m.exec(rollup)?.[1] ?? 0) * 1024
+    } catch {}
+    stack.push(...(children.get(pid) ?? []))
+  }
+  return total
+}
+
+/** Creates the tasks through the API, as users would, and returns each user's token and task ids. */
+async function seed(url: string) {
+  const seeded = await Promise.all(
+    Array.from({ length: users }, async (_, u) => {
+      const token = await mintToken(auth, `bench-user-${u}`, '2h')
+      const ids: number[] = []
+      for (let t = 0; t < tasksPerUser; t++) {
+        const response = await fetch(`${url}/api/tasks`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ title: `Task ${t} of user ${u}`, description: t % 3 === 0 ? `note ${t}` : null, completed: t % 2 === 0 }),
+        })
+        if (response.status !== 201) throw new Error(`seeding: ${response.status} ${await response.text()}`)
+        ids.push(((await response.json()) as { id: number }).id)
+      }
+      return { token, ids }
+    }),
+  )
+  return seeded
+}
+
+/** One Lua script per workload: each request picks a random user (and one of its tasks). */
+function wrkScripts(seeded: { token: string; ids: number[] }[]): Record<string, string> {
+  const tokens = `local tokens = {${seeded.map((s) => `"${s.token}"`).join(',')}}`
+  const ids = `local ids = {${seeded.map((s) => `{${s.ids.join(',')}}`).join(',')}}`
+  const random = 'math.randomseed(os.time() + tonumber(tostring({}):sub(8), 16))'
+  const workloads: Record<string, string> = {
+    list: `${tokens}\n${random}
+request = function()
+  return wrk.format("GET", "/api/tasks?limit=20", { ["Authorization"] = "Bearer " .. tokens[math.random(#tokens)] })
+end`,
+    'get-one': `${tokens}\n${ids}\n${random}
+request = function()
+  local u = math.random(#tokens)
+  local mine = ids[u]
+  return wrk.format("GET", "/api/tasks/" .. mine[math.random(#mine)], { ["Authorization"] = "Bearer " .. tokens[u] })
+end`,
+    create: `${tokens}\n${random}
+local body = '{"title":"Write the benchmark report","description":"with the figures of one run"}'
+request = function()
+  return wrk.format("POST", "/api/tasks", { ["Authorization"] = "Bearer " .. tokens[math.random(#tokens)], ["Content-Type"] = "application/json" }, body)
+end`,
+  }
+  return Object.fromEntries(
+    Object.entries(workloads).map(([name, lua]) => {
+      const file = join(scratch, `${name}.lua`)
+      writeFileSync(file, lua)
+      return [name, file]
+    }),
+  )
+}
+
+// Asynchronous, so that the memory sampler keeps running while wrk loads the server.
+async function runWrk(url: string, script: string, duration: number) {
+  const { stdout: out } = await promisify(execFile)(wrk, ['-t2', `-c${connections}`, `-d${duration}s`, '--latency', '-s', script, url])
+  const ms = (label: string) => {
+    const match = new RegExp(`^\\s*${label}\\s+([\\d.]+)(us|ms|s)\\s*$`, 'm').exec(out)
+    if (!match) return Number.NaN
+    return Number(match[1]) * { us: 0.001, ms: 1, s: 1000 }[match[2] as 'us' | 'ms' | 's']
+  }
+  const socket = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out)
+  return {
+    rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]),
+    p50: ms('50%'),
+    p99: ms('99%'),
+    non2xx: Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0),
+    errors: socket ? socket.slice(1).reduce((sum, n) => sum + Number(n), 0) : 0,
+  }
+}
+
+function report(results: Result[], api: Server, bare: Server) {
+  const mib = (bytes: number) => `${Math.round(bytes / 2 ** 20)}`
+  const cpu = cpus()[0]?.model.trim() ?? 'unknown CPU'
+  console.log(`\n${new Date().toISOString().slice(0, 10)}, ${cpus().length} × ${cpu}, Node ${process.version}`)
+  console.log(
+    `wrk -t2 -c${connections}, ${seconds} s per case after ${warmup} s of warm-up, ${users} users × ${tasksPerUser} tasks, ${workers} workers each\n`,
+  )
+  console.log('| workload | server | req/s | p50 ms | p99 ms | non-2xx | errors | server CPU µs/req | peak PSS MiB | peak RSS MiB |')
+  console.log('|---|---|---|---|---|---|---|---|---|---|')
+  for (const r of results) {
+    const peak = (r.server === api.name ? api : bare).peaks[r.workload] ?? { rss: 0, pss: 0 }
+    console.log(
+      `| ${r.workload} | ${r.server} | ${Math.round(r.rps)} | ${r.p50.toFixed(2)} | ${r.p99.toFixed(2)} | ${r.non2xx} | ${r.errors} | ${Math.round(r.cpuMicros)} | ${mib(peak.pss)} | ${mib(peak.rss)} |`,
+    )
+  }
+  console.log('\n| workload | throughput (≥ 0.8×) | p99 (≤ 1.5×) |\n|---|---|---|')
+  let ok = true
+  for (const workload of new Set(results.map((r) => r.workload))) {
+    const a = results.find((r) => r.workload === workload && r.server === api.name) as Result
+    const b = results.find((r) => r.workload === workload && r.server === bare.name) as Result
+    const throughput = a.rps / b.rps
+    const p99 = a.p99 / b.p99
+    ok &&= throughput >= 0.8 && p99 <= 1.5
+    console.log(`| ${workload} | ${throughput.toFixed(2)}× | ${p99.toFixed(2)}× |`)
+  }
+  const pss = Math.max(...Object.values(api.peaks).map((p) => p.pss))
+  const rss = Math.max(...Object.values(api.peaks).map((p) => p.rss))
+  ok &&= pss <= 300 * 2 ** 20
+  console.log(
+    `\ntodo-api peak memory under load, npm and every server process: ${mib(pss)} MiB PSS (≤ 300), ${mib(rss)} MiB summed RSS (counts the shared node binary once per process)`,
+  )
+  const invalid = results.filter((r) => r.non2xx > 0 || r.errors > 0)
+  if (invalid.length > 0) {
+    console.log(`INVALID RUN: non-2xx responses or socket errors in ${invalid.map((r) => `${r.workload}/${r.server}`).join(', ')}`)
+    process.exitCode = 1
+  } else {
+    console.log(ok ? 'every target holds' : 'some target does not hold')
+  }
+}
+
+interface ProfileNode {
+  id: number
+  callFrame: { functionName: string; url: string; lineNumber: number }
+}
+
+/** Self time per function and per package, from the .cpuprofile files V8 wrote at exit. */
+function summarize(dir: string) {
+  const byFunction = new Map<string, number>()
+  const byPackage = new Map<string, number>()
+  let total = 0
+  for (const file of readdirSync(dir)) {
+    const { nodes, samples, timeDeltas } = JSON.parse(readFileSync(join(dir, file), 'utf8')) as {
+      nodes: ProfileNode[]
+      samples: number[]
+      timeDeltas: number[]
+    }
+    const frames = new Map(nodes.map((n) => [n.id, n.callFrame]))
+    samples.forEach((id, i) => {
+      const frame = frames.get(id)
+      const dt = timeDeltas[i] ?? 0
+      if (!frame) return
+      const where = frame.url.replace(/^.*node_modules\//, '').replace(/^file:\/\/.*\/dist\//, 'dist/')
+      const name = `${frame.functionName || '(anonymous)'} ${where}:${frame.lineNumber + 1}`
+      const pkg = frame.url.includes('node_modules/')
+        ? (/node_modules\/((@[^/]+\/)?[^/]+)/.exec(frame.url)?.[1] ?? '?')
+        : frame.url.includes('/dist/')
+          ? 'todo-api'
+          : frame.url === ''
+            ? frame.functionName || '(native)'
+            : 'node:internal'
+      byFunction.set(name, (byFunction.get(name) ?? 0) + dt)
+      byPackage.set(pkg, (byPackage.get(pkg) ?? 0) + dt)
+      total += dt
+    })
+  }
+  const top = (map: Map<string, number>, n: number) =>
+    [...map]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, n)
+      .map(([k, v]) => `  ${((100 * v) / total).toFixed(1).padStart(5)} %  ${k}`)
+  console.log(`\nCPU profile of the API (${dir}), self time by package:\n${top(byPackage, 20).join('\n')}`)
+  console.log(`\nby function:\n${top(byFunction, 40).join('\n')}`)
 }

@@ -35,7 +35,7 @@ export function createVerifier(auth: Config['auth']): Verify {
     if (jwks && jwksAlgorithms.includes(header.alg)) return jwks(header, token)
     throw new errors.JOSEAlgNotAllowed(`"alg" (Algorithm) Header Parameter value not allowed`)
   }
-  return async (token) => {
+  const verify = async (token: string) => {
     const { payload } = await jwtVerify(token, key, {
       algorithms,
       issuer: auth.issuer,
@@ -51,6 +51,28 @@ export function createVerifier(auth: Config['auth']): Verify {
     if (typeof user !== 'string' || !/^[^\x00-\x1f]{1,255}$/.test(user)) {
       throw new Problem('unauthorized', `The token's "${auth.userClaim}" claim is not a user id (1–255 characters).`)
     }
+    return { user, expires: (payload.exp as number) + clockTolerance }
+  }
+  return cached(verify, jwks ? jwksCacheSeconds : Number.POSITIVE_INFINITY)
+}
+
+// A token verified once is the same token the next time: remember it (keyed by its exact text) until
+// it expires, so a signature is checked once per token rather than once per request. A token verified
+// by a JWKS key is re-verified every 30 s, so that a key the issuer withdraws stops working soon.
+// Failures are never remembered. Bounded: when full, the oldest entry goes.
+const cacheSize = 10_000
+const jwksCacheSeconds = 30
+
+function cached(verify: (token: string) => Promise<{ user: string; expires: number }>, maxSeconds: number): Verify {
+  const verified = new Map<string, { user: string; until: number }>()
+  return async (token) => {
+    const now = Date.now() / 1000
+    const hit = verified.get(token)
+    if (hit && hit.until > now) return hit.user
+    const { user, expires } = await verify(token)
+    verified.delete(token)
+    if (verified.size >= cacheSize) verified.delete(verified.keys().next().value as string)
+    verified.set(token, { user, until: Math.min(expires, Date.now() / 1000 + maxSeconds) })
     return user
   }
 }

@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs'
+import { availableParallelism } from 'node:os'
 import { resolve } from 'node:path'
 
 const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
@@ -13,6 +14,10 @@ export interface Config {
   readonly host: string | undefined
   /** undefined starts the embedded PostgreSQL under `dataDir`. */
   readonly databaseUrl: string | undefined
+  /** A session (non-pooled) connection to the same database, for migrations; undefined uses `databaseUrl`. */
+  readonly databaseDirectUrl: string | undefined
+  /** postgres.js named prepared statements: false behind a transaction pooler (PgBouncer, Neon's pooled URLs). */
+  readonly databasePrepare: boolean
   readonly dataDir: string
   readonly auth: {
     readonly secret: string | undefined
@@ -23,6 +28,8 @@ export interface Config {
   }
   readonly corsOrigins: readonly string[]
   readonly logLevel: LogLevel
+  /** API processes (node:cluster workers); 1 serves from the main process itself. */
+  readonly workers: number
   /** Response validation costs throughput; it is on everywhere but production. */
   readonly validateResponses: boolean
 }
@@ -41,6 +48,11 @@ export function parseConfig(env: Env): Config {
     throw new ConfigError('BETTER_AUTH_SECRET must be at least 32 characters long (generate one with `openssl rand -base64 32`).')
   }
   const jwksUrl = url(env, 'BETTER_AUTH_JWKS_URL')
+  const database = databaseUrl(env)
+  const databaseDirectUrl = postgresUrl(env, 'DATABASE_DIRECT_URL')
+  if (databaseDirectUrl !== undefined && database === undefined) {
+    throw new ConfigError('DATABASE_DIRECT_URL needs DATABASE_URL (or NEON_DB_URL): it is a second way into that same database.')
+  }
   if (nodeEnv === 'production' && secret === undefined && jwksUrl === undefined) {
     throw new ConfigError(
       'NODE_ENV=production needs BETTER_AUTH_SECRET or BETTER_AUTH_JWKS_URL: without one, no token could ever be verified.',
@@ -50,7 +62,9 @@ export function parseConfig(env: Env): Config {
     env: nodeEnv,
     port: integer(env, 'PORT', 0, 65535, 8000),
     host: text(env, 'HOST'),
-    databaseUrl: databaseUrl(env),
+    databaseUrl: database,
+    databaseDirectUrl,
+    databasePrepare: boolean(env, 'DATABASE_PREPARE', true),
     dataDir: resolve(text(env, 'DATA_DIR') ?? '.data'),
     auth: Object.freeze({
       secret,
@@ -61,6 +75,7 @@ export function parseConfig(env: Env): Config {
     }),
     corsOrigins: origins(env, 'CORS_ORIGINS', 'http://localhost:3000'),
     logLevel: oneOf(env, 'LOG_LEVEL', logLevels, 'info'),
+    workers: workers(env, 'WORKERS', nodeEnv === 'production' ? 'auto' : '1'),
     validateResponses: nodeEnv !== 'production',
   })
 }
@@ -93,6 +108,24 @@ function integer(env: Env, name: string, min: number, max: number, fallback: num
   return n
 }
 
+function boolean(env: Env, name: string, fallback: boolean): boolean {
+  const value = text(env, name)
+  if (value === undefined) return fallback
+  if (value === 'true' || value === '1') return true
+  if (value === 'false' || value === '0') return false
+  throw new ConfigError(`${name} must be true, false, 1 or 0 (got "${value}").`)
+}
+
+// `auto` is one process per core the machine (or its CPU quota) offers.
+function workers(env: Env, name: string, fallback: string): number {
+  const value = text(env, name) ?? fallback
+  if (value === 'auto') return availableParallelism()
+  const n = Number(value)
+  if (!/^\d+$/.test(value) || n < 1 || n > 256)
+    throw new ConfigError(`${name} must be "auto" or an integer from 1 to 256 (got "${value}").`)
+  return n
+}
+
 function url(env: Env, name: string): URL | undefined {
   const value = text(env, name)
   if (value === undefined) return undefined
@@ -122,13 +155,15 @@ function origins(env: Env, name: string, fallback: string): string[] {
 }
 
 function databaseUrl(env: Env): string | undefined {
-  for (const name of ['DATABASE_URL', 'NEON_DB_URL']) {
-    const value = text(env, name)
-    if (value === undefined) continue
-    if (!/^postgres(ql)?:\/\//.test(value) || !URL.canParse(value)) {
-      throw new ConfigError(`${name} must be a postgres:// or postgresql:// URL.`)
-    }
-    return value
+  return postgresUrl(env, 'DATABASE_URL') ?? postgresUrl(env, 'NEON_DB_URL')
+}
+
+// The message never echoes the value: it would show the password.
+function postgresUrl(env: Env, name: string): string | undefined {
+  const value = text(env, name)
+  if (value === undefined) return undefined
+  if (!/^postgres(ql)?:\/\//.test(value) || !URL.canParse(value)) {
+    throw new ConfigError(`${name} must be a postgres:// or postgresql:// URL.`)
   }
-  return undefined
+  return value
 }

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs'
-import { fileURLToPath } from 'node:url'
+import { join } from 'node:path'
 import { parse } from 'yaml'
+import { projectRoot } from './paths.js'
 
 export const httpMethods = ['get', 'put', 'post', 'delete', 'patch'] as const
 export type HttpMethod = (typeof httpMethods)[number]
@@ -15,7 +16,7 @@ export interface Contract {
   [key: string]: unknown
 }
 
-const file = fileURLToPath(new URL('../contracts/openapi.yaml', import.meta.url))
+const file = join(projectRoot, 'contracts/openapi.yaml')
 
 /** contracts/openapi.yaml, the single source of truth: its text and its parsed document. */
 export const contractYaml = readFileSync(file, 'utf8')

@@ -1,4 +1,4 @@
-import type { Request, Response, Router } from 'express'
+import type { Request, RequestHandler, Response } from 'express'
 import type { operations } from '../generated/api.js'
 import { type Contract, operationsOf } from './contract.js'
 
@@ -40,11 +40,22 @@ export function matchedOperation(req: Request): Matched['openapi'] {
 /** Exactly one handler per operationId: a missing or extra one fails the type check. */
 export type Handlers = { [O in OperationId]: Handler<O> }
 
-/** Mounts each contract operation on its path, with its handler; the contract is the route table. */
-export function mountOperations(router: Router, contract: Contract, handlers: Handlers): void {
-  for (const { path, method, operation } of operationsOf(contract)) {
-    const handler = handlers[operation.operationId as OperationId] as Handler<OperationId> | undefined
-    if (!handler) throw new Error(`No handler for operation ${operation.operationId}: run npm run codegen`)
-    router[method](path.replace(/\{(\w+)\}/g, ':$1'), handler as never)
+/**
+ * The route table is the contract: express-openapi-validator has already matched the request to one
+ * of its operations (or answered 404/405), so the handler is looked up by that operationId rather
+ * than by matching the path a second time. Every operation needs a handler, checked at start-up.
+ */
+export function dispatchOperations(contract: Contract, handlers: Handlers): RequestHandler {
+  for (const { operation } of operationsOf(contract)) {
+    if (!handlers[operation.operationId as OperationId])
+      throw new Error(`No handler for operation ${operation.operationId}: run npm run codegen`)
+  }
+  const byId = new Map(Object.entries(handlers) as unknown as [string, RequestHandler][])
+  return (req, res, next) => {
+    const matched = matchedOperation(req)
+    const handler = byId.get(matched?.schema?.operationId as string)
+    if (!handler) return next()
+    req.params = matched?.pathParams ?? {}
+    return handler(req, res, next)
   }
 }

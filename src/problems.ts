@@ -166,7 +166,7 @@ export function problemHandler(logger: Logger): ErrorRequestHandler {
   return (error, req, res, _next) => {
     const problem = toProblem(error, req)
     if (problem.status >= 500) {
-      ;(req.log ?? logger).error({ err: error, request_id: req.id }, problem.detail)
+      logger.error({ err: error, request_id: req.id }, problem.detail)
     }
     if (res.headersSent) return res.destroy()
     try {
@@ -174,7 +174,7 @@ export function problemHandler(logger: Logger): ErrorRequestHandler {
       res.type('application/problem+json').json(problem.body(String(req.id)))
     } catch (failure) {
       // Never fall through to Express's HTML error page (and its stack trace).
-      ;(req.log ?? logger).error({ err: failure, request_id: req.id }, 'the error mapper failed')
+      logger.error({ err: failure, request_id: req.id }, 'the error mapper failed')
       if (res.headersSent) return res.destroy()
       const internal = new Problem('internal', `An unexpected error occurred; quote request id ${req.id}.`)
       res.writeHead(500, { 'Content-Type': 'application/problem+json; charset=utf-8' })

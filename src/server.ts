@@ -1,11 +1,13 @@
-import { createServer, type Server } from 'node:http'
-import { pino } from 'pino'
-import { createApp } from './app.js'
+import cluster, { type Worker } from 'node:cluster'
+import { createServer } from 'node:http'
 import { createVerifier, developmentSecret, mintToken } from './auth.js'
 import { type Config, ConfigError, readConfig } from './config.js'
-import { openDatabase } from './db.js'
+import { connect, openDatabase } from './db.js'
+import { createLogger, flushLogs } from './logger.js'
 import { migrate } from './migrate.js'
 
+// One process (WORKERS=1, the default in development) or a primary that prepares the database and
+// then forks WORKERS processes sharing the port (node:cluster), each with its own pool.
 let config: Config
 try {
   config = readConfig()
@@ -14,54 +16,157 @@ try {
   console.error(`todo-api: ${error.message}`)
   process.exit(1)
 }
+const logger = createLogger(config)
+let listeningPort = 0
 
-const logger = pino({ level: config.logLevel })
-let auth = config.auth
-if (auth.secret === undefined && auth.jwksUrl === undefined) {
-  const { secret, created } = developmentSecret(config.dataDir)
-  auth = { ...auth, secret }
-  logger.warn(
-    { file: `${config.dataDir}/auth-secret` },
-    `${created ? 'created' : 'using'} a development JWT secret; mint a token with: npm run token -- <user-id>`,
-  )
+if (cluster.isWorker) {
+  await serve(config, config.auth, config.databaseUrl as string)
+} else {
+  await primary(config)
 }
 
-const database = await openDatabase(config, logger)
-let server: Server | undefined
-try {
-  await migrate(database.url, (m) => logger.info(`migration ${m}`))
-  const app = createApp({ sql: database.sql, verify: createVerifier(auth), config, logger })
-  server = createServer(app)
-  await new Promise<void>((resolve, reject) => {
-    server?.once('error', reject).listen({ port: config.port, host: config.host }, resolve)
-  })
-} catch (error) {
-  logger.fatal({ err: error }, 'start-up failed')
-  await database.close()
-  process.exit(1)
-}
-const address = server.address()
-const port = typeof address === 'object' && address ? address.port : config.port
-logger.info({ port }, `listening on http://localhost:${port} (docs at http://localhost:${port}/docs)`)
-// A newcomer clicks straight into the web page; the token rides in the fragment, which browsers never send.
-if (config.env !== 'production' && auth.secret !== undefined) {
-  const token = await mintToken(auth, 'demo', '24h')
-  logger.info({ user_id: 'demo' }, `web page for the demo user (token valid 24 h): http://localhost:${port}/#token=${token}`)
-}
-
-// Graceful stop: refuse new connections, let in-flight requests finish, then close the pool.
-let stopping = false
-const stop = (signal: NodeJS.Signals) => {
-  if (stopping) return
-  stopping = true
-  logger.info({ signal }, 'shutting down')
-  server?.close(async () => {
+/** Secret, database and migrations once; then serving, here or in the workers. */
+async function primary(config: Config): Promise<void> {
+  let auth = config.auth
+  if (auth.secret === undefined && auth.jwksUrl === undefined) {
+    const { secret, created } = developmentSecret(config.dataDir)
+    auth = { ...auth, secret }
+    logger.warn(
+      { file: `${config.dataDir}/auth-secret` },
+      `${created ? 'created' : 'using'} a development JWT secret; mint a token with: npm run token -- <user-id>`,
+    )
+  }
+  const database = await openDatabase(config, logger)
+  try {
+    await migrate(database.url, (m) => logger.info(`migration ${m}`))
+  } catch (error) {
+    logger.fatal({ err: error }, 'start-up failed')
     await database.close()
-    logger.info('stopped')
-    process.exit(0)
-  })
-  server?.closeIdleConnections()
-  setTimeout(() => server?.closeAllConnections(), 10_000).unref()
+    exit(1)
+  }
+
+  await database.sql.end() // serve() opens its own pool, as each worker does
+  if (config.workers === 1) {
+    await serve(config, auth, database.url, () => database.close())
+  } else {
+    await fork(config, auth, database.url, () => database.close())
+    const port = listeningPort
+    logger.info({ port, workers: config.workers }, `listening on http://localhost:${port} (docs at http://localhost:${port}/docs)`)
+  }
+  // A newcomer clicks straight into the web page; the token rides in the fragment, which browsers never send.
+  if (config.env !== 'production' && auth.secret !== undefined) {
+    const token = await mintToken(auth, 'demo', '24h')
+    logger.info({ user_id: 'demo' }, `web page for the demo user (token valid 24 h): http://localhost:${listeningPort}/#token=${token}`)
+  }
 }
-process.on('SIGTERM', stop)
-process.on('SIGINT', stop)
+
+/** Serves the API from this process until SIGTERM/SIGINT: then stops accepting, finishes in-flight requests and closes the pool. */
+async function serve(config: Config, auth: Config['auth'], databaseUrl: string, afterStop?: () => Promise<void>): Promise<void> {
+  // Imported here, so that a primary that only forks workers never loads Express and the validator.
+  const { createApp } = await import('./app.js')
+  const sql = connect(databaseUrl)
+  const app = createApp({ sql, verify: createVerifier(auth), config, logger })
+  const server = createServer(app)
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject).listen({ port: config.port, host: config.host }, resolve)
+    })
+  } catch (error) {
+    logger.fatal({ err: error }, 'start-up failed')
+    await sql.end()
+    await afterStop?.()
+    exit(1)
+  }
+  const address = server.address()
+  listeningPort = typeof address === 'object' && address ? address.port : config.port
+  if (cluster.isPrimary) {
+    logger.info({ port: listeningPort }, `listening on http://localhost:${listeningPort} (docs at http://localhost:${listeningPort}/docs)`)
+  } else {
+    process.send?.({ listening: listeningPort })
+  }
+
+  onStop(async (signal) => {
+    if (cluster.isPrimary) logger.info({ signal }, 'shutting down')
+    const closed = new Promise((resolve) => server.close(resolve))
+    server.closeIdleConnections()
+    setTimeout(() => server.closeAllConnections(), 10_000).unref()
+    await closed
+    await sql.end({ timeout: 10 })
+    await afterStop?.()
+    if (cluster.isPrimary) logger.info('stopped')
+    exit(0)
+  })
+}
+
+/** Forks the workers and waits until each listens; replaces one that crashes, until stopped. */
+async function fork(config: Config, auth: Config['auth'], databaseUrl: string, afterStop: () => Promise<void>): Promise<void> {
+  // Each worker reads the same configuration, plus what the primary settled: the database and the secret.
+  // With PORT=0, cluster hands every worker the same port.
+  const env = { DATABASE_URL: databaseUrl, ...(auth.secret !== undefined && { BETTER_AUTH_SECRET: auth.secret }) }
+  let stopping = false
+  const start = (): Promise<number> =>
+    new Promise((resolve, reject) => {
+      const worker: Worker = cluster.fork(env)
+      let listening = false
+      worker.on('message', (message: { listening?: number }) => {
+        if (message.listening === undefined) return
+        listening = true
+        resolve(message.listening)
+      })
+      worker.once('exit', (code, signal) => {
+        if (!listening) return reject(new Error(`a worker exited during start-up (code ${code}, signal ${signal})`))
+        // A clean exit is a worker that was told to stop (Ctrl-C reaches every process of the terminal).
+        if (stopping || code === 0) return
+        logger.error({ worker: worker.process.pid, code, signal }, 'a worker died; starting another')
+        start().catch((error: unknown) => logger.error({ err: error }, 'could not replace the worker'))
+      })
+    })
+  try {
+    const ports = await Promise.all(Array.from({ length: config.workers }, start))
+    listeningPort = ports[0] as number
+  } catch (error) {
+    stopping = true
+    logger.fatal({ err: error }, 'start-up failed')
+    await Promise.all(workersOf().map(stopWorker))
+    await afterStop()
+    exit(1)
+  }
+
+  onStop(async (signal) => {
+    stopping = true
+    logger.info({ signal }, 'shutting down')
+    await Promise.all(workersOf().map(stopWorker))
+    await afterStop()
+    logger.info('stopped')
+    exit(0)
+  })
+}
+
+const workersOf = () => Object.values(cluster.workers ?? {}).filter((w): w is Worker => w !== undefined)
+
+function stopWorker(worker: Worker): Promise<void> {
+  if (worker.isDead()) return Promise.resolve()
+  const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()))
+  worker.process.kill('SIGTERM')
+  return exited
+}
+
+function onStop(stop: (signal: NodeJS.Signals) => Promise<void>): void {
+  let stopping = false
+  const handler = (signal: NodeJS.Signals) => {
+    if (stopping) return
+    stopping = true
+    stop(signal).catch((error: unknown) => {
+      logger.fatal({ err: error }, 'shutdown failed')
+      exit(1)
+    })
+  }
+  process.on('SIGTERM', handler)
+  process.on('SIGINT', handler)
+}
+
+/** Exits once the asynchronous log destination has written everything. */
+function exit(code: number): never {
+  flushLogs(logger)
+  process.exit(code)
+}

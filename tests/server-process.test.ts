@@ -216,6 +216,7 @@ describe('the server process', () => {
     ['LOG_LEVEL', 'loud'],
     ['CORS_ORIGINS', 'localhost:3000'],
     ['DATABASE_URL', 'mysql://localhost/todo'],
+    ['WORKERS', 'many'],
   ])(
     'when %s=%s, then it refuses to start with one line naming the variable',
     async (name, value) => {
@@ -277,6 +278,73 @@ describe('the server process', () => {
   }, 60_000)
 })
 
+describe('several processes (WORKERS)', () => {
+  test('when WORKERS=2, then two worker processes share the port, and SIGTERM stops them all once their in-flight writes are done', async () => {
+    const dataDir = freshDataDir()
+    const token = await tokenFor(newUser())
+    const server = await startServer(dataDir, { WORKERS: '2' })
+    expect(server.logs.find((l) => l.msg?.startsWith('listening on'))).toMatchObject({ workers: 2 })
+
+    // Six writes on six connections, which the primary deals out to the workers in turn.
+    const writes = Array.from({ length: 6 }, (_, i) => slowPost(server, token, { title: `write ${i}` }))
+    await Promise.all(writes.map((w) => w.continued))
+    server.child.kill('SIGTERM')
+    await server.waitForLog((l) => l.msg === 'shutting down')
+    for (const write of writes) write.sendBody()
+    expect((await Promise.all(writes.map((w) => w.response))).map((r) => r.status)).toEqual(writes.map(() => 201))
+    expect(await server.exited).toEqual({ code: 0, signal: null })
+    expect(server.logs.map((l) => l.msg)).toEqual(expect.arrayContaining(['stopped the embedded PostgreSQL', 'stopped']))
+
+    const servedBy = new Set(server.logs.filter((l) => l.operation === 'createMyTask').map((l) => l.pid as number))
+    expect(servedBy.size).toBe(2)
+    expect(servedBy.has(server.child.pid as number)).toBe(false)
+    for (const pid of servedBy) expect(await until(() => !isRunning(pid), 5_000)).toBe(true)
+  }, 60_000)
+
+  test('when a worker dies, then the primary starts another and the API keeps answering', async () => {
+    const server = await startServer(freshDataDir(), { WORKERS: '2' })
+    const token = await tokenFor(newUser())
+    expect((await post(server, token, { title: 'before' })).status).toBe(201)
+    const victim = (await server.waitForLog((l) => l.operation === 'createMyTask')).pid as number
+    process.kill(victim, 'SIGKILL')
+    await server.waitForLog((l) => l.msg === 'a worker died; starting another' && l.pid === server.child.pid)
+    for (let i = 0; i < 4; i++) expect(await probe(server.url)).toBe('HTTP 200')
+    expect(await stop(server)).toEqual({ code: 0, signal: null })
+  }, 60_000)
+
+  test('when started as production runs it (npm start), then it builds once and serves from plain JavaScript in dist/, with no TypeScript loader', async () => {
+    const dataDir = freshDataDir()
+    const env = environment(dataDir, { NODE_ENV: 'production', WORKERS: '2' })
+    const npm = spawn('npm', ['start'], { cwd: project, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] })
+    let stdout = ''
+    npm.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
+      stdout += chunk
+    })
+    const exited = new Promise((resolve) => npm.once('exit', resolve))
+    try {
+      expect(await until(() => /"msg":"listening on/.test(stdout), 30_000)).toBe(true)
+      const port = Number(/"port":(\d+)/.exec(stdout.split('\n').find((l) => l.includes('"msg":"listening on')) ?? '')?.[1])
+      const token = await tokenFor(newUser())
+      const created = await fetch(`http://127.0.0.1:${port}/api/tasks`, {
+        method: 'POST',
+        headers: authJson(token),
+        body: '{"title":"built"}',
+      })
+      expect(created.status).toBe(201)
+      expect(await until(() => stdout.includes('"operation":"createMyTask"'), 5_000)).toBe(true)
+      const worker = Number(/"pid":(\d+)[^\n]*"operation":"createMyTask"/.exec(stdout)?.[1])
+      const command = readFileSync(`/proc/${worker}/cmdline`, 'utf8').split('\0')
+      expect(command.filter(Boolean).join(' ')).toMatch(/dist\/server\.js$/)
+      expect(command.join(' ')).not.toMatch(/tsx/)
+      expect(stdout).not.toContain('#token=') // no demo link in production
+    } finally {
+      process.kill(-(npm.pid as number), 'SIGTERM') // the whole group, as a terminal's Ctrl-C would
+      await exited
+    }
+    expect(await until(() => stdout.includes('"msg":"stopped"'), 10_000)).toBe(true)
+  }, 90_000)
+})
+
 // ---------------------------------------------------------------------------------------------
 
 interface Task {
@@ -310,6 +378,7 @@ function environment(dataDir: string, overrides: Record<string, string> = {}): N
     JWT_USER_CLAIM: '',
     CORS_ORIGINS: 'http://localhost:3000',
     LOG_LEVEL: 'info',
+    WORKERS: '',
     ...overrides,
   }
 }

@@ -1,11 +1,10 @@
 import { readFileSync } from 'node:fs'
-import { basename } from 'node:path'
-import { fileURLToPath } from 'node:url'
-import { build } from 'esbuild'
+import { basename, join } from 'node:path'
 import type { RequestHandler } from 'express'
+import { projectRoot } from '../paths.js'
 import { Problem } from '../problems.js'
 
-const here = (name: string) => fileURLToPath(new URL(name, import.meta.url))
+const here = (name: string) => join(projectRoot, 'src/web', name)
 const types: Record<string, string> = { '.js': 'text/javascript', '.css': 'text/css' }
 
 /** The web page served at `/` (getWebApp): static HTML that loads its bundle from `/app/assets/`. */
@@ -19,29 +18,34 @@ let bundle: Promise<Map<string, { type: string; body: Buffer }>> | undefined
 
 // Built in memory at the first request and kept, so `npm start` needs no build step; a failed build is retried.
 function assets() {
-  bundle ??= build({
-    entryPoints: [here('./main.ts'), here('./main.css')],
-    outdir: 'app-assets',
-    bundle: true,
-    minify: true,
-    format: 'esm',
-    platform: 'browser',
-    target: ['es2022'],
-    write: false,
-    logLevel: 'silent',
-  }).then(
-    ({ outputFiles }) =>
-      new Map(
-        outputFiles.map((file) => [
-          basename(file.path),
-          { type: types[file.path.slice(file.path.lastIndexOf('.'))] ?? '', body: Buffer.from(file.contents) },
-        ]),
-      ),
-    (error: unknown) => {
-      bundle = undefined
-      throw error
-    },
-  )
+  // esbuild is loaded only when the page is first asked for: an API process that never serves it stays smaller.
+  bundle ??= import('esbuild')
+    .then(({ build }) =>
+      build({
+        entryPoints: [here('./main.ts'), here('./main.css')],
+        outdir: 'app-assets',
+        bundle: true,
+        minify: true,
+        format: 'esm',
+        platform: 'browser',
+        target: ['es2022'],
+        write: false,
+        logLevel: 'silent',
+      }),
+    )
+    .then(
+      ({ outputFiles }) =>
+        new Map(
+          outputFiles.map((file) => [
+            basename(file.path),
+            { type: types[file.path.slice(file.path.lastIndexOf('.'))] ?? '', body: Buffer.from(file.contents) },
+          ]),
+        ),
+      (error: unknown) => {
+        bundle = undefined
+        throw error
+      },
+    )
   return bundle
 }
 

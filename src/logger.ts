@@ -1,0 +1,67 @@
+import { randomUUID } from 'node:crypto'
+import type { Request, RequestHandler } from 'express'
+import { type Logger, pino } from 'pino'
+import pretty from 'pino-pretty'
+import type { Config } from './config.js'
+
+declare global {
+  namespace Express {
+    interface Request {
+      /** The request id: the client's `X-Request-Id` when it is a sane one, else a fresh UUID. */
+      id: string
+    }
+  }
+}
+
+/**
+ * JSON lines on stdout, gathered and written asynchronously about 3 KiB at a time (or every 250 ms),
+ * so that logging costs a request microseconds, not a system call. Each write holds whole lines and
+ * at most 4 KiB (PIPE_BUF), so the lines of several worker processes sharing one pipe never
+ * interleave. On a terminal outside production, readable one-line entries, written at once.
+ */
+export function createLogger(config: Pick<Config, 'env' | 'logLevel'>): Logger {
+  if (config.env !== 'production' && process.stdout.isTTY) {
+    return pino(
+      { level: config.logLevel },
+      pretty({ sync: true, singleLine: true, translateTime: 'HH:MM:ss.l', ignore: 'pid,hostname,req,res,responseTime' }),
+    )
+  }
+  return pino({ level: config.logLevel }, pino.destination({ dest: 1, sync: false, minLength: 3072, maxWrite: 4096, periodicFlush: 250 }))
+}
+
+/** Writes out what the asynchronous destination still holds (before process.exit). */
+export function flushLogs(logger: Logger): void {
+  const stream = (logger as unknown as Record<symbol, unknown>)[pino.symbols.streamSym] as { flushSync?: () => void } | undefined
+  try {
+    stream?.flushSync?.()
+  } catch {
+    // not open yet, or already closed: nothing is waiting to be written
+  }
+}
+
+/** Takes or makes the request id (returned as X-Request-Id), then logs one line when the response is sent. */
+export function requestLogger(logger: Logger, operationOf: (req: Request) => string | undefined): RequestHandler {
+  return (req, res, next) => {
+    const started = process.hrtime.bigint()
+    const given = req.headers['x-request-id']
+    req.id = typeof given === 'string' && given.length <= 128 && /^[\w.:-]+$/.test(given) ? given : randomUUID()
+    res.setHeader('X-Request-Id', req.id)
+    res.once('finish', () => {
+      const status = res.statusCode
+      const level = status >= 500 ? 'error' : 'info'
+      if (!logger.isLevelEnabled(level)) return
+      const responseTime = Number(process.hrtime.bigint() - started) / 1e6
+      logger[level](
+        {
+          req: { id: req.id, method: req.method, url: req.originalUrl },
+          res: { status },
+          responseTime,
+          operation: operationOf(req),
+          user_id: req.user_id,
+        },
+        `${req.method} ${req.originalUrl} ${status} ${responseTime.toFixed(1)} ms`,
+      )
+    })
+    next()
+  }
+}
