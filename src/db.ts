@@ -6,7 +6,14 @@ import { startEmbeddedPostgres } from './embedded-postgres.js'
 export type Sql = postgres.Sql
 
 export interface Database {
+  /**
+   * For session-level work (migrations, whose advisory lock a transaction pooler cannot carry):
+   * DATABASE_DIRECT_URL when set, else `poolUrl`.
+   */
   readonly url: string
+  /** What `sql` connects to: DATABASE_URL / NEON_DB_URL (possibly a transaction pooler), or the embedded server. */
+  readonly poolUrl: string
+  /** A pool on `poolUrl`, with DATABASE_PREPARE. */
   readonly sql: Sql
   /** Ends the pool (letting running queries finish), then stops an embedded server this process owns. */
   close(): Promise<void>
@@ -34,10 +41,11 @@ export function connect(url: string, options: postgres.Options<Record<string, po
 /** DATABASE_URL / NEON_DB_URL when set, else the embedded PostgreSQL under the data directory. */
 export async function openDatabase(config: Config, logger: Logger): Promise<Database> {
   const embedded = config.databaseUrl === undefined ? await startEmbeddedPostgres(config.dataDir, logger) : undefined
-  const url = config.databaseUrl ?? (embedded?.url as string)
-  const sql = connect(url)
+  const poolUrl = config.databaseUrl ?? (embedded?.url as string)
+  const sql = connect(poolUrl, { prepare: config.databasePrepare })
   return {
-    url,
+    url: config.databaseDirectUrl ?? poolUrl,
+    poolUrl,
     sql,
     async close() {
       await sql.end({ timeout: 10 })

@@ -24,16 +24,30 @@ describe('defaults', () => {
       port: 8000,
       host: undefined,
       databaseUrl: undefined,
+      databaseDirectUrl: undefined,
+      databasePrepare: true,
       dataDir: resolve('.data'),
       auth: { secret: undefined, jwksUrl: undefined, issuer: undefined, audience: undefined, userClaim: 'sub' },
       corsOrigins: ['http://localhost:3000'],
       logLevel: 'info',
+      workers: 1,
       validateResponses: true,
     })
   })
 
   test('when variables are blank or whitespace, then they count as unset', () => {
-    const blank = ['PORT', 'HOST', 'NODE_ENV', 'LOG_LEVEL', 'DATABASE_URL', 'NEON_DB_URL', 'BETTER_AUTH_SECRET', 'BETTER_AUTH_JWKS_URL']
+    const blank = [
+      'PORT',
+      'HOST',
+      'NODE_ENV',
+      'LOG_LEVEL',
+      'DATABASE_URL',
+      'NEON_DB_URL',
+      'DATABASE_DIRECT_URL',
+      'DATABASE_PREPARE',
+      'BETTER_AUTH_SECRET',
+      'BETTER_AUTH_JWKS_URL',
+    ]
     expect(parseConfig(Object.fromEntries(blank.map((name, i) => [name, i % 2 ? '' : '   '])))).toEqual(parseConfig({}))
   })
 
@@ -50,6 +64,8 @@ describe('defaults', () => {
       HOST: '127.0.0.1',
       DATA_DIR: '/tmp/todo-data',
       DATABASE_URL: 'postgresql://u:p@db.example.com:5432/todo?sslmode=require',
+      DATABASE_DIRECT_URL: 'postgresql://u:p@direct.example.com:5432/todo?sslmode=require',
+      DATABASE_PREPARE: 'false',
       BETTER_AUTH_SECRET: ` ${secret} `,
       BETTER_AUTH_JWKS_URL: 'https://auth.example.com/api/auth/jwks',
       JWT_ISSUER: 'https://auth.example.com',
@@ -63,6 +79,8 @@ describe('defaults', () => {
       port: 3001,
       host: '127.0.0.1',
       databaseUrl: 'postgresql://u:p@db.example.com:5432/todo?sslmode=require',
+      databaseDirectUrl: 'postgresql://u:p@direct.example.com:5432/todo?sslmode=require',
+      databasePrepare: false,
       dataDir: '/tmp/todo-data',
       auth: {
         secret,
@@ -73,6 +91,7 @@ describe('defaults', () => {
       },
       corsOrigins: ['https://app.example.com', 'http://localhost:5173'],
       logLevel: 'debug',
+      workers: 1,
       validateResponses: true,
     })
   })
@@ -111,6 +130,35 @@ describe('the database URL', () => {
   })
 })
 
+describe('behind a connection pooler', () => {
+  const pooled = 'postgres://neon:pw@ep-cool-1-pooler.eu-central-1.aws.neon.tech/neondb?sslmode=require'
+  const direct = 'postgres://neon:pw@ep-cool-1.eu-central-1.aws.neon.tech/neondb?sslmode=require'
+
+  test.each([
+    ['true', true],
+    ['1', true],
+    [' false ', false],
+    ['0', false],
+  ])('when DATABASE_PREPARE is "%s", then databasePrepare is %s', (value, prepare) => {
+    expect(parseConfig({ DATABASE_PREPARE: value }).databasePrepare).toBe(prepare)
+  })
+
+  test('when DATABASE_DIRECT_URL is set beside DATABASE_URL, then both are kept: the pool on one, migrations on the other', () => {
+    const config = parseConfig({ DATABASE_URL: pooled, DATABASE_DIRECT_URL: direct, DATABASE_PREPARE: 'false' })
+    expect(config).toMatchObject({ databaseUrl: pooled, databaseDirectUrl: direct, databasePrepare: false })
+  })
+
+  test('when DATABASE_DIRECT_URL is set beside NEON_DB_URL, then it is accepted too', () => {
+    expect(parseConfig({ NEON_DB_URL: pooled, DATABASE_DIRECT_URL: direct }).databaseDirectUrl).toBe(direct)
+  })
+
+  test('when DATABASE_DIRECT_URL is set without a DATABASE_URL, then it is refused (the embedded PostgreSQL would be another database)', () => {
+    expect(refusal({ DATABASE_DIRECT_URL: direct }).message).toBe(
+      'DATABASE_DIRECT_URL needs DATABASE_URL (or NEON_DB_URL): it is a second way into that same database.',
+    )
+  })
+})
+
 describe('invalid values name their variable', () => {
   test.each([
     ['PORT', 'abc'],
@@ -131,6 +179,12 @@ describe('invalid values name their variable', () => {
     ['DATABASE_URL', 'localhost:5432/todo'],
     ['DATABASE_URL', 'postgres://bad host/todo'],
     ['NEON_DB_URL', 'https://console.neon.tech/app/projects'],
+    ['DATABASE_DIRECT_URL', 'mysql://u:p@localhost/todo'],
+    ['DATABASE_DIRECT_URL', 'ep-cool-1.eu-central-1.aws.neon.tech/neondb'],
+    ['DATABASE_PREPARE', 'yes'],
+    ['DATABASE_PREPARE', 'TRUE'],
+    ['DATABASE_PREPARE', 'off'],
+    ['DATABASE_PREPARE', '2'],
     ['BETTER_AUTH_JWKS_URL', 'not a url'],
     ['BETTER_AUTH_JWKS_URL', 'ftp://auth.example.com/jwks'],
     ['BETTER_AUTH_JWKS_URL', '/api/auth/jwks'],
@@ -155,6 +209,7 @@ describe('invalid values name their variable', () => {
     expect(refusal({ LOG_LEVEL: 'loud' }).message).toBe(
       'LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent (got "loud").',
     )
+    expect(refusal({ DATABASE_PREPARE: 'no' }).message).toBe('DATABASE_PREPARE must be true, false, 1 or 0 (got "no").')
   })
 
   test('when DATABASE_URL is invalid, then it is refused even though NEON_DB_URL is valid', () => {
@@ -163,6 +218,9 @@ describe('invalid values name their variable', () => {
 
   test('when a database URL is refused, then the message does not echo its password', () => {
     expect(refusal({ DATABASE_URL: 'mysql://admin:hunter2@db/todo' }).message).not.toContain('hunter2')
+    expect(refusal({ DATABASE_URL: 'postgres://u@h/db', DATABASE_DIRECT_URL: 'mysql://admin:hunter2@db/todo' }).message).not.toContain(
+      'hunter2',
+    )
   })
 })
 

@@ -29,12 +29,14 @@ export interface TestServer {
 export interface ServerOptions {
   /** Another database (a broken schema, an unreachable server); closed with the server. */
   databaseUrl?: string
+  /** postgres.js named prepared statements (DATABASE_PREPARE); default true. */
+  prepare?: boolean
   auth?: Partial<Config['auth']>
 }
 
 /** The real app on an ephemeral port against the real PostgreSQL of this test run. */
 export async function startServer(options: ServerOptions = {}): Promise<TestServer> {
-  const sql = connect(options.databaseUrl ?? testDatabaseUrl(), { max: 4, connect_timeout: 2 })
+  const sql = connect(options.databaseUrl ?? testDatabaseUrl(), { max: 4, connect_timeout: 2, prepare: options.prepare ?? true })
   const auth: Config['auth'] = { secret, jwksUrl: undefined, issuer: undefined, audience: undefined, userClaim: 'sub', ...options.auth }
   const app = createApp({
     sql,
