@@ -47,9 +47,9 @@ async function primary(config: Config): Promise<void> {
 
   await database.sql.end() // serve() opens its own pool, as each worker does
   if (config.workers === 1) {
-    await serve(config, auth, database.url, () => database.close())
+    await serve(config, auth, database.poolUrl, () => database.close())
   } else {
-    await fork(config, auth, database.url, () => database.close())
+    await fork(config, auth, database.poolUrl, () => database.close())
     const port = listeningPort
     logger.info({ port, workers: config.workers }, `listening on http://localhost:${port} (docs at http://localhost:${port}/docs)`)
   }
@@ -64,7 +64,7 @@ async function primary(config: Config): Promise<void> {
 async function serve(config: Config, auth: Config['auth'], databaseUrl: string, afterStop?: () => Promise<void>): Promise<void> {
   // Imported here, so that a primary that only forks workers never loads Express and the validator.
   const { createApp } = await import('./app.js')
-  const sql = connect(databaseUrl)
+  const sql = connect(databaseUrl, { prepare: config.databasePrepare })
   const app = createApp({ sql, verify: createVerifier(auth), config, logger })
   const server = createServer(app)
   try {

@@ -155,6 +155,20 @@ describe('time claims (5 s clock tolerance)', () => {
     expect(response.status).toBe(200)
   })
 
+  // Verified tokens are remembered by their text (src/auth.ts): the memory must not outlive exp.
+  test('when a token already accepted (and remembered) reaches the end of its tolerance, then it is refused from then on', async () => {
+    const token = await signHmac(secret, { sub: newUser(), iat: now() - 60, exp: now() - 3 }) // valid for one or two more seconds
+    expect((await listMine(server, bearer(token))).status).toBe(200)
+    expect((await listMine(server, bearer(token))).status).toBe(200)
+    const deadline = Date.now() + 6_000
+    let response = await listMine(server, bearer(token))
+    while (response.status === 200 && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 100))
+      response = await listMine(server, bearer(token))
+    }
+    await expectUnauthorized(response, 'The token has expired.', true)
+  })
+
   test('when nbf is a minute in the future, then 401 "not valid yet"', async () => {
     const token = await tokenFor(newUser(), { nbf: now() + 60 })
     await expectUnauthorized(await listMine(server, bearer(token)), 'The token is not valid yet.', true)

@@ -1,5 +1,6 @@
 // parseConfig: every variable's defaults and every way a value can be refused, with a message that
 // names the variable (start-up prints it as one line).
+import { availableParallelism } from 'node:os'
 import { resolve } from 'node:path'
 import { describe, expect, test } from '@jest/globals'
 import { ConfigError, parseConfig } from '../src/config.js'
@@ -185,6 +186,10 @@ describe('invalid values name their variable', () => {
     ['DATABASE_PREPARE', 'TRUE'],
     ['DATABASE_PREPARE', 'off'],
     ['DATABASE_PREPARE', '2'],
+    ['WORKERS', '0'],
+    ['WORKERS', 'two'],
+    ['WORKERS', '1.5'],
+    ['WORKERS', 'AUTO'],
     ['BETTER_AUTH_JWKS_URL', 'not a url'],
     ['BETTER_AUTH_JWKS_URL', 'ftp://auth.example.com/jwks'],
     ['BETTER_AUTH_JWKS_URL', '/api/auth/jwks'],
@@ -241,6 +246,22 @@ describe('production', () => {
   test('when NODE_ENV=production has a secret, then it starts without response validation', () => {
     const config = parseConfig({ NODE_ENV: 'production', BETTER_AUTH_SECRET: secret })
     expect(config).toMatchObject({ env: 'production', validateResponses: false, auth: { secret } })
+  })
+
+  test('when NODE_ENV=production sets no WORKERS, then it runs one process per core; elsewhere one', () => {
+    expect(parseConfig({ NODE_ENV: 'production', BETTER_AUTH_SECRET: secret }).workers).toBe(availableParallelism())
+    expect(parseConfig({ NODE_ENV: 'development' }).workers).toBe(1)
+  })
+
+  test.each([
+    ['1', 1],
+    ['3', 3],
+  ])('when WORKERS is %s, then that many processes serve, in production too', (value, workers) => {
+    expect(parseConfig({ NODE_ENV: 'production', BETTER_AUTH_SECRET: secret, WORKERS: value }).workers).toBe(workers)
+  })
+
+  test('when WORKERS is auto, then it is the number of cores, in development too', () => {
+    expect(parseConfig({ WORKERS: 'auto' }).workers).toBe(availableParallelism())
   })
 
   test('when NODE_ENV=production has a JWKS URL, then it starts', () => {
