@@ -1,5 +1,4 @@
 import cluster, { type Worker } from 'node:cluster'
-import { createServer } from 'node:http'
 import { createVerifier, developmentSecret, mintToken } from './auth.js'
 import { type Config, ConfigError, readConfig } from './config.js'
 import { connect, openDatabase } from './db.js'
@@ -63,10 +62,10 @@ async function primary(config: Config): Promise<void> {
 /** Serves the API from this process until SIGTERM/SIGINT: then stops accepting, finishes in-flight requests and closes the pool. */
 async function serve(config: Config, auth: Config['auth'], databaseUrl: string, afterStop?: () => Promise<void>): Promise<void> {
   // Imported here, so that a primary that only forks workers never loads Express and the validator.
-  const { createApp } = await import('./app.js')
+  const { createApp, createHttpServer } = await import('./app.js')
   const sql = connect(databaseUrl, { prepare: config.databasePrepare })
   const app = createApp({ sql, verify: createVerifier(auth), config, logger })
-  const server = createServer(app)
+  const server = createHttpServer(app)
   try {
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject).listen({ port: config.port, host: config.host }, resolve)

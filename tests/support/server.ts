@@ -6,7 +6,7 @@ import { SignJWT } from 'jose'
 import createClient, { type Client } from 'openapi-fetch'
 import { pino } from 'pino'
 import type { paths } from '../../generated/api.js'
-import { createApp } from '../../src/app.js'
+import { createApp, createHttpServer } from '../../src/app.js'
 import { createVerifier } from '../../src/auth.js'
 import type { Config } from '../../src/config.js'
 import { connect, type Sql } from '../../src/db.js'
@@ -44,7 +44,7 @@ export async function startServer(options: ServerOptions = {}): Promise<TestServ
     config: { corsOrigins: ['http://localhost:3000'], validateResponses: true },
     logger: pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }),
   })
-  const server = app.listen(0, '127.0.0.1')
+  const server = createHttpServer(app).listen(0, '127.0.0.1')
   await new Promise((resolve) => server.once('listening', resolve))
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
   const checkedFetch = async (input: Request) => {
