@@ -3,7 +3,9 @@
 // explained is the one the repository really sends: postgres.js's debug hook records it (text and
 // parameters) while listTasks runs against a schema holding enough rows (and fresh statistics) for
 // the planner to choose its plan on its own; no planner setting is forced, except to look at the
-// generic plan that a pooled connection switches to after a statement's fifth execution.
+// generic plan that a pooled connection switches to after a statement's fifth execution. A search
+// (q) is one statement with two branches, decided as it runs: both are explained, and the test
+// checks which one ran.
 import { randomUUID } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals'
 import { connect, type Sql } from '../src/db.js'
@@ -22,7 +24,9 @@ interface PlanNode {
   'Index Cond'?: string
   Filter?: string
   'Actual Rows'?: number
+  'Actual Loops'?: number
   'Rows Removed by Filter'?: number
+  'Rows Removed by Index Recheck'?: number
   Plans?: PlanNode[]
 }
 
@@ -36,6 +40,16 @@ const users = 200
 const perUser = 100
 const heavy = 'heavy-user'
 const heavyTasks = 5000
+// Tasks older than the rest of the heavy user's, which a search finds through the trigram index
+// (they are last in descending order), and the only tasks of another user, whose short list a
+// search reads in order: both must find the same.
+const shortList = 'short-list-user'
+const special = [
+  { title: 'Invoice 100%_paid', description: null },
+  { title: 'invoice 100x paid', description: 'not the same' },
+  { title: 'INVOICE 100%', description: null },
+  { title: 'receipt', description: 'see Invoice 100%_PAID' },
+]
 
 let admin: Sql
 let db: Sql
@@ -48,17 +62,24 @@ beforeAll(async () => {
   url.searchParams.set('search_path', schema)
   await migrate(url.toString())
   // 200 users with 100 tasks each and one user with 5000 (every fifth task), interleaved in time,
-  // with ties in every sort key and titles in mixed case; then fresh statistics, as autovacuum
-  // would gather them.
+  // with ties in every sort key and titles in mixed case, a rare word ("Quokka", in 4 of the heavy
+  // user's descriptions and about 20 of the others'), and the special tasks; then fresh
+  // statistics, as autovacuum would gather them.
   await admin`
     insert into ${admin(schema)}.tasks (user_id, title, description, completed, created_at, updated_at)
     select case when i % 5 = 0 then ${heavy} else 'user-' || (i / 5 % ${users}) end,
            case when i % 2 = 0 then 'Task ' || (i % 37) else 'TASK ' || (i % 41) end,
-           case when i % 5 = 0 then 'note ' || i end,
+           nullif(concat_ws(' ', case when i % 5 = 0 then 'note ' || i end, case when i % 1009 = 0 then 'Quokka' end), ''),
            i % 3 = 0,
            timestamptz '2021-01-01 00:00:00Z' + (i / 3) * interval '1 millisecond',
            timestamptz '2022-01-01 00:00:00Z' + ((i * 7919) % 10007 / 2) * interval '1 millisecond'
     from generate_series(1, ${heavyTasks + users * perUser}) as i
+  `
+  await admin`
+    insert into ${admin(schema)}.tasks (user_id, title, description, created_at, updated_at)
+    select u, title, description, timestamptz '2020-01-01Z' + n * interval '1 second', timestamptz '2020-01-01Z'
+    from unnest(${special.map((s) => s.title)}::text[], ${special.map((s) => s.description)}::text[]) with ordinality as s (title, description, n),
+         unnest(array[${heavy}, ${shortList}]) as u
   `
   await admin`analyze ${admin(schema)}.tasks`
   db = connect(url.toString(), {
@@ -180,25 +201,136 @@ describe('the cost of a page does not grow with the page number', () => {
   )
 })
 
-// A substring search cannot be answered from these b-tree indexes: whichever way the planner goes
-// (an ordered index scan with a filter, or a bitmap of the user's rows and a top-N sort), it must
-// reach the rows through a user_id index and look at no row of another user.
-describe("a search reads only the user's rows", () => {
-  test.each(combinations.filter(([, , status]) => status === 'all'))(
-    "when searching with q and sort=%s order=%s, then the rows are reached through a user_id index and no other user's row is read",
-    async (sort, order) => {
-      const { statement } = await statementOf(`user-${users / 2}`, { sort, order, status: 'all', limit: 10, q: 'task 1' })
+// A search (q) runs one of two branches, chosen as the statement runs from the user's next 200
+// tasks in list order: read in order (the list's ordered index scan, filtered, stopping at the page's
+// end) when the term is common there, the list is short or the term has no trigram; else collected
+// through the trigram index (tasks_user_search) and sorted. Either way every read goes through an
+// index that starts with user_id, so no other user's row is ever read.
+const search = (user_id: string, q: string, options: Partial<ListOptions> = {}) =>
+  statementOf(user_id, { sort: 'created_at', order: 'desc', status: 'all', limit: 10, q, ...options })
+
+const ran = (nodes: PlanNode[]) => nodes.filter((n) => (n['Actual Loops'] ?? 0) > 0)
+const throughSearchIndex = (n: PlanNode) => n['Node Type'] === 'Bitmap Index Scan' && n['Index Name'] === 'tasks_user_search'
+const inOrder = (n: PlanNode) => n['Node Type'] === 'Index Scan' && /strpos/.test(n.Filter ?? '')
+
+/** No sequential scan, and every index scan (run or not) is of a user_id-led index, bound to the user. */
+function expectOnlyTheUsersRows(nodes: PlanNode[]) {
+  expect(nodes.map((n) => n['Node Type'])).not.toContain('Seq Scan')
+  const scans = nodes.filter((n) => ['Index Scan', 'Index Only Scan', 'Bitmap Index Scan'].includes(n['Node Type']))
+  expect(scans.length).toBeGreaterThan(0)
+  for (const scan of scans) {
+    expect(scan['Index Name']).toMatch(/^tasks_user_/)
+    expect(scan['Index Cond']).toMatch(/\buser_id = /)
+  }
+}
+
+/** The ids of the user's tasks matching q, in list order, straight from SQL. */
+async function matchingIds(user_id: string, q: string, order: Order = 'desc') {
+  const pattern = `%${q.replace(/[\\%_]/g, '\\$&')}%`
+  const rows = await admin<{ id: number }[]>`
+    select id from ${admin(schema)}.tasks where user_id = ${user_id} and (title ilike ${pattern} or description ilike ${pattern})
+    order by created_at ${order === 'asc' ? admin`asc` : admin`desc`}, id ${order === 'asc' ? admin`asc` : admin`desc`}
+  `
+  return rows.map((r) => Number(r.id))
+}
+
+describe("a search reads only the user's rows, through the plan its term calls for", () => {
+  test.each(['quokka', 'QUOKKA'])(
+    "when the user with 5000 tasks searches for a rare word (%s), then it is found through the trigram index, with the user's entries only",
+    async (q) => {
+      const { statement, page } = await search(heavy, q)
+      expect(page.tasks.map((t) => t.id)).toEqual(await matchingIds(heavy, q))
+      expect(page.tasks).toHaveLength(4)
       for (const nodes of [await customPlan(statement), await genericPlan(statement)]) {
-        expect(nodes.map((n) => n['Node Type'])).not.toContain('Seq Scan')
-        const indexScans = nodes.filter((n) => ['Index Scan', 'Bitmap Index Scan'].includes(n['Node Type']))
-        expect(indexScans.length).toBeGreaterThan(0)
-        for (const scan of indexScans) {
-          expect(scan['Index Name']).toMatch(/^tasks_user_/)
-          expect(scan['Index Cond']).toMatch(/\buser_id = /)
-        }
-        const heap = nodes.find((n) => ['Index Scan', 'Bitmap Heap Scan'].includes(n['Node Type'])) as PlanNode
-        expect((heap['Actual Rows'] ?? 0) + (heap['Rows Removed by Filter'] ?? 0)).toBeLessThanOrEqual(perUser)
+        expectOnlyTheUsersRows(nodes)
+        expect(ran(nodes).filter(throughSearchIndex).length).toBeGreaterThan(0)
+        expect(ran(nodes).filter(inOrder)).toEqual([])
+        // The index returned the user's matches only: no row was read to be thrown away.
+        const heap = ran(nodes).find((n) => n['Node Type'] === 'Bitmap Heap Scan') as PlanNode
+        expect(heap['Actual Rows']).toBe(4)
+        expect((heap['Rows Removed by Filter'] ?? 0) + (heap['Rows Removed by Index Recheck'] ?? 0)).toBe(0)
+        // Deciding took at most 200 of the user's index entries.
+        const probe = ran(nodes).find((n) => n['Node Type'] === 'Index Scan' && !n.Filter) as PlanNode
+        expect(probe['Actual Rows']).toBeLessThanOrEqual(200)
       }
+    },
+  )
+
+  test.each(combinations.filter(([, , status]) => status === 'all'))(
+    "when the user with 5000 tasks searches sort=%s order=%s for a word in almost every title, then the list is read in order and stops at the page's end",
+    async (sort, order, status) => {
+      const { statement, page } = await search(heavy, 'task', { sort, order, status })
+      expect(page.tasks).toHaveLength(10)
+      for (const nodes of [await customPlan(statement), await genericPlan(statement)]) {
+        expectOnlyTheUsersRows(nodes)
+        expect(ran(nodes).filter(throughSearchIndex)).toEqual([])
+        const scans = ran(nodes).filter(inOrder)
+        expect(scans).toHaveLength(1)
+        const scan = scans[0] as PlanNode
+        expect(scan['Index Name']).toBe(indexFor(sort, status))
+        expect(scan['Scan Direction']).toBe(order === 'asc' ? 'Forward' : 'Backward')
+        // limit + 1 matches, and in ascending order the special tasks, which come first and do not match
+        expect((scan['Actual Rows'] ?? 0) + (scan['Rows Removed by Filter'] ?? 0)).toBeLessThanOrEqual(11 + special.length)
+      }
+    },
+  )
+
+  test.each(['k 1', 'as', '%'])(
+    'when the user with 5000 tasks searches for %j (no three letters or digits in a row: no trigram), then the list is read in order, never through the trigram index',
+    async (q) => {
+      const { statement } = await search(heavy, q, { status: 'pending' })
+      for (const nodes of [await customPlan(statement), await genericPlan(statement)]) {
+        expectOnlyTheUsersRows(nodes)
+        expect(ran(nodes).filter(throughSearchIndex)).toEqual([])
+        expect(
+          ran(nodes)
+            .filter(inOrder)
+            .map((n) => n['Index Name']),
+        ).toEqual([indexFor('created_at', 'pending')])
+      }
+    },
+  )
+
+  test('when a user with 100 tasks searches for a rare word, then the whole short list is read in order, not the trigram index', async () => {
+    const user = `user-${users / 2}`
+    const { statement, page } = await search(user, 'quokka')
+    expect(page.tasks.map((t) => t.id)).toEqual(await matchingIds(user, 'quokka'))
+    for (const nodes of [await customPlan(statement), await genericPlan(statement)]) {
+      expectOnlyTheUsersRows(nodes)
+      expect(ran(nodes).filter(throughSearchIndex)).toEqual([])
+      const [scan] = ran(nodes).filter(inOrder)
+      expect((scan?.['Actual Rows'] ?? 0) + (scan?.['Rows Removed by Filter'] ?? 0)).toBeLessThanOrEqual(perUser)
+    }
+  })
+
+  test('when a rare-word search continues from a cursor, then the index still finds only the matches after it', async () => {
+    const first = await search(heavy, 'quokka', { limit: 2 })
+    const rest = await search(heavy, 'quokka', { limit: 2, after: throughCursor(first.page.next) })
+    expect([...first.page.tasks, ...rest.page.tasks].map((t) => t.id)).toEqual(await matchingIds(heavy, 'quokka'))
+    expect(rest.page.next).toBeUndefined()
+    for (const nodes of [await customPlan(rest.statement), await genericPlan(rest.statement)]) {
+      expectOnlyTheUsersRows(nodes)
+      expect(ran(nodes).filter(throughSearchIndex).length).toBeGreaterThan(0)
+    }
+  })
+
+  // Both branches must mean the same: case-insensitive, % and _ literal, a null description.
+  test.each([
+    ['100%_paid', ['Invoice 100%_paid', 'receipt']],
+    ['ICE 100%', ['INVOICE 100%', 'Invoice 100%_paid', 'receipt']],
+    ['VOICE 100%_', ['Invoice 100%_paid', 'receipt']],
+    ['100x', ['invoice 100x paid']],
+    ['100%paid', []],
+    ['oice 100_', []],
+  ])(
+    'when searching for %j, then the trigram index (in the long list) and the read in order (in the short one) find the same tasks',
+    async (q, titles) => {
+      const byIndex = await search(heavy, q)
+      const inOrderRead = await search(shortList, q)
+      expect(byIndex.page.tasks.map((t) => t.title).sort()).toEqual([...titles].sort())
+      expect(inOrderRead.page.tasks.map((t) => t.title)).toEqual(byIndex.page.tasks.map((t) => t.title))
+      expect(ran(await customPlan(byIndex.statement)).filter(throughSearchIndex).length).toBeGreaterThan(0)
+      expect(ran(await customPlan(inOrderRead.statement)).filter(throughSearchIndex)).toEqual([])
     },
   )
 })

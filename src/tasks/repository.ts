@@ -1,3 +1,4 @@
+import type postgres from 'postgres'
 import type { components, operations } from '../../generated/api.js'
 import type { Sql } from '../db.js'
 
@@ -20,26 +21,81 @@ export interface Position {
 // Columns are named, never `*`, so a column added later cannot leak into responses.
 const columns = ['id', 'user_id', 'title', 'description', 'completed', 'created_at', 'updated_at'] satisfies (keyof Task)[]
 
+type Row = Task & { sort_value: string }
+
 export async function listTasks(sql: Sql, user_id: string, o: ListOptions): Promise<{ tasks: Task[]; next?: Position }> {
   const key = o.sort === 'title' ? sql`lower(title)` : sql(o.sort)
   const direction = o.order === 'asc' ? sql`asc` : sql`desc`
   const status = o.status === 'all' ? sql`` : sql`and completed = ${o.status === 'completed'}`
-  const pattern = o.q && `%${o.q.replace(/[\\%_]/g, '\\$&')}%`
-  const search = pattern ? sql`and (title ilike ${pattern} or description ilike ${pattern})` : sql``
   const after = !o.after
     ? sql``
     : o.order === 'asc'
       ? sql`and (${key}, id) > (${o.after.value}, ${o.after.id})`
       : sql`and (${key}, id) < (${o.after.value}, ${o.after.id})`
-  const rows = await sql<(Task & { sort_value: string })[]>`
-    select ${sql(columns)}, ${key} as sort_value from tasks
-    where user_id = ${user_id} ${status} ${search} ${after}
-    order by ${key} ${direction}, id ${direction}
-    limit ${o.limit + 1}
-  `
+  const page: Page = {
+    select: sql`select ${sql(columns)}, ${key} as sort_value from tasks`,
+    list: sql`user_id = ${user_id} ${status} ${after}`,
+    order: sql`order by ${key} ${direction}, id ${direction}`,
+    direction,
+    limit: o.limit + 1,
+  }
+  const rows = await (o.q === undefined
+    ? sql<Row[]>`${page.select} where ${page.list} ${page.order} limit ${page.limit}`
+    : search(sql, page, o.q))
   const tasks = rows.slice(0, o.limit).map(({ sort_value, ...task }) => task)
   const last = rows.length > o.limit ? rows[o.limit - 1] : undefined
   return { tasks, ...(last && { next: { value: last.sort_value, id: last.id } }) }
+}
+
+interface Page {
+  select: postgres.Fragment
+  /** The user's tasks in this list: status and cursor position. */
+  list: postgres.Fragment
+  order: postgres.Fragment
+  direction: postgres.Fragment
+  limit: number
+}
+
+// How many of the user's next tasks, in list order, a search reads to judge its term.
+const probe = 200
+
+/**
+ * A search has two good plans, and the term decides which: a common one fills a page from the
+ * first tasks read in list order (an ordered index scan that stops early), a rare one is found
+ * through the trigram index (tasks_user_search) without reading the list. A prepared statement's
+ * generic plan cannot tell them apart, and a custom plan's guess comes from all users' text, so the
+ * statement decides as it runs, from the user's own tasks: it reads the list in order when the next
+ * `probe` tasks hold two matches or are all there is (a short list is read faster than the index is
+ * searched), or when the term has no trigram (no three letters or digits in a row); otherwise it
+ * collects the matches through the index and sorts them.
+ *
+ * The in-order branch matches with strpos, which no index serves, so that its plan stays an ordered
+ * scan whatever is guessed about the term; it means the same as ILIKE, which lower-cases both sides
+ * (the pattern's % and _ are escaped). The index holds title and description as one text: it narrows
+ * the rows, then each column is checked. The probe's size is a parameter, not a literal, because a
+ * generic plan expects a user to own the average number of tasks, and would rather sort a whole long
+ * list than read 200 of its entries in order.
+ */
+function search(sql: Sql, { select, list, order, direction, limit }: Page, q: string) {
+  const pattern = `%${q.replace(/[\\%_]/g, '\\$&')}%`
+  const matches = sql`(strpos(lower(title), lower(${q})) > 0 or strpos(lower(description), lower(${q})) > 0)`
+  return sql<Row[]>`
+    with head as (
+      select title, description from tasks where ${list} ${order} limit ${probe}
+    ), choice as (
+      select ${q} !~ '[[:alnum:]]{3}'
+          or (select count(*) from (select from head where ${matches} limit 2) as hits) = 2
+          or (select count(*) from head) < ${probe} as in_order
+    ), found as materialized (
+      ${select} where ${list} and (title || ' ' || coalesce(description, '')) ilike ${pattern}
+        and (title ilike ${pattern} or description ilike ${pattern})
+    )
+    (${select} where ${list} and ${matches} and (select in_order from choice) ${order} limit ${limit})
+    union all
+    (select ${sql([...columns, 'sort_value'])} from found where not (select in_order from choice)
+     order by sort_value ${direction}, id ${direction} limit ${limit})
+    order by sort_value ${direction}, id ${direction}
+  `
 }
 
 export async function createTask(sql: Sql, user_id: string, fields: components['schemas']['TaskCreate']): Promise<Task> {
