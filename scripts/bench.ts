@@ -21,7 +21,9 @@ if (args.includes('--scale')) {
   process.exit(0)
 }
 
-const seconds = Number(process.env.BENCH_SECONDS ?? 10)
+const seconds = Number(process.env.BENCH_SECONDS ?? 5)
+// Rounds alternate which server goes first, so that a slow spell of a shared machine weighs on both.
+const rounds = Number(process.env.BENCH_ROUNDS ?? 3)
 const warmup = Number(process.env.BENCH_WARMUP_SECONDS ?? 3)
 const workers = process.env.BENCH_WORKERS ?? '2'
 const connections = 64
@@ -61,18 +63,36 @@ try {
   const results: Result[] = []
   const only = process.env.BENCH_WORKLOADS?.split(',')
   for (const [workload, script] of Object.entries(scripts).filter(([name]) => !only || only.includes(name))) {
+    const runs = new Map<Server, (Awaited<ReturnType<typeof runWrk>> & { cpu: number })[]>([
+      [bare, []],
+      [api, []],
+    ])
     for (const server of [bare, api]) {
       await runWrk(server.url, script, warmup)
       server.peakRss = 0 // memory is measured under load, after start-up and warm-up
       server.peakPss = 0
-      const cpuBefore = treeOf(server.pid).cpu
-      const run = await runWrk(server.url, script, seconds)
-      const cpuMicros = ((treeOf(server.pid).cpu - cpuBefore) * 1e6) / (run.rps * seconds)
-      const result = { workload, server: server.name, ...run, cpuMicros }
-      results.push(result)
-      console.log(
-        `${workload.padEnd(8)} ${server.name.padEnd(15)} ${Math.round(result.rps)} req/s, p99 ${result.p99} ms, ${Math.round(cpuMicros)} µs CPU/request`,
-      )
+    }
+    for (let round = 0; round < rounds; round++) {
+      for (const server of round % 2 === 0 ? [bare, api] : [api, bare]) {
+        const cpuBefore = treeOf(server.pid).cpu
+        const run = await runWrk(server.url, script, seconds)
+        runs.get(server)?.push({ ...run, cpu: treeOf(server.pid).cpu - cpuBefore })
+        console.log(`${workload.padEnd(8)} ${server.name.padEnd(15)} round ${round + 1}: ${Math.round(run.rps)} req/s, p99 ${run.p99} ms`)
+      }
+    }
+    for (const server of [bare, api]) {
+      const all = runs.get(server) ?? []
+      const requests = all.reduce((sum, r) => sum + r.rps * seconds, 0)
+      results.push({
+        workload,
+        server: server.name,
+        rps: requests / (seconds * all.length),
+        p50: median(all.map((r) => r.p50)),
+        p99: median(all.map((r) => r.p99)),
+        non2xx: all.reduce((sum, r) => sum + r.non2xx, 0),
+        errors: all.reduce((sum, r) => sum + r.errors, 0),
+        cpuMicros: (all.reduce((sum, r) => sum + r.cpu, 0) * 1e6) / requests,
+      })
       server.peaks[workload] = { rss: server.peakRss, pss: server.peakPss }
     }
   }
@@ -267,7 +287,7 @@ function report(results: Result[], api: Server, bare: Server) {
   const cpu = cpus()[0]?.model.trim() ?? 'unknown CPU'
   console.log(`\n${new Date().toISOString().slice(0, 10)}, ${cpus().length} × ${cpu}, Node ${process.version}`)
   console.log(
-    `wrk -t2 -c${connections}, ${seconds} s per case after ${warmup} s of warm-up, ${users} users × ${tasksPerUser} tasks, ${workers} workers each\n`,
+    `wrk -t2 -c${connections}, ${rounds} rounds of ${seconds} s per case after ${warmup} s of warm-up (req/s over all rounds, p50/p99 their median), ${users} users × ${tasksPerUser} tasks, ${workers} workers each\n`,
   )
   console.log('| workload | server | req/s | p50 ms | p99 ms | non-2xx | errors | server CPU µs/req | peak PSS MiB | peak RSS MiB |')
   console.log('|---|---|---|---|---|---|---|---|---|---|')
@@ -344,4 +364,10 @@ function summarize(dir: string) {
       .map(([k, v]) => `  ${((100 * v) / total).toFixed(1).padStart(5)} %  ${k}`)
   console.log(`\nCPU profile of the API (${dir}), self time by package:\n${top(byPackage, 20).join('\n')}`)
   console.log(`\nby function:\n${top(byFunction, 40).join('\n')}`)
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b)
+  const middle = Math.floor(sorted.length / 2)
+  return sorted.length % 2 === 1 ? (sorted[middle] as number) : ((sorted[middle - 1] as number) + (sorted[middle] as number)) / 2
 }
