@@ -86,22 +86,18 @@ export function createApp({ sql, verify, config, logger }: AppDeps): Express {
 /**
  * The HTTP server for the app. Express gives every request and response its own prototypes
  * (Object.setPrototypeOf on each), which throws away what V8 learned about their shape and makes
- * every later property access on them slow: here they are created with those prototypes to begin
- * with, so Express's swap changes nothing.
+ * every later property access on them slow. Here they are created as instances of subclasses whose
+ * prototypes Express then uses as its own, so its swap changes nothing; subclasses (rather than
+ * functions calling the Node constructors) keep V8's in-object layout for their fields as well.
  */
 export function createHttpServer(app: Express): Server {
-  function AppRequest(this: IncomingMessage, ...args: ConstructorParameters<typeof IncomingMessage>) {
-    IncomingMessage.apply(this, args)
-  }
-  AppRequest.prototype = app.request
-  function AppResponse(this: ServerResponse, ...args: ConstructorParameters<typeof ServerResponse>) {
-    ServerResponse.apply(this, args)
-  }
-  AppResponse.prototype = app.response
-  return createServer(
-    { IncomingMessage: AppRequest as unknown as typeof IncomingMessage, ServerResponse: AppResponse as unknown as typeof ServerResponse },
-    app,
-  )
+  class AppRequest extends IncomingMessage {}
+  class AppResponse<R extends IncomingMessage = IncomingMessage> extends ServerResponse<R> {}
+  Object.setPrototypeOf(AppRequest.prototype, app.request)
+  Object.setPrototypeOf(AppResponse.prototype, app.response)
+  app.request = AppRequest.prototype as unknown as Express['request']
+  app.response = AppResponse.prototype as unknown as Express['response']
+  return createServer({ IncomingMessage: AppRequest, ServerResponse: AppResponse }, app)
 }
 
 // swagger-ui-dist's own entry loads its 1.5 MB browser bundle into the server: only its folder is needed.
