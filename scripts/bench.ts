@@ -44,11 +44,13 @@ try {
   await migrate(databaseUrl)
   const env = { ...process.env, DATABASE_URL: databaseUrl, BETTER_AUTH_SECRET: secret, WORKERS: workers, DATA_DIR: scratch }
   const profiles = join(process.cwd(), 'test-artifacts/cpu-profiles', new Date().toISOString().replace(/[:.]/g, '-'))
+  // Profiling runs npm start's own command with node's --cpu-prof added (npm cannot pass it on).
+  const start = (JSON.parse(readFileSync('package.json', 'utf8')) as { scripts: { start: string } }).scripts.start
   const api = profile
     ? await startServer(
         'todo-api',
         'sh',
-        ['-c', `node scripts/build.mjs && exec node --cpu-prof --cpu-prof-dir=${profiles} dist/server.js`],
+        ['-c', start.replace('exec node ', `exec node --cpu-prof --cpu-prof-dir=${profiles} `)],
         { ...env, NODE_ENV: 'production', PORT: '18080', WORKERS: '1' },
         18080,
       )

@@ -28,7 +28,7 @@ export interface AppDeps {
 export function createApp({ sql, verify, config, logger }: AppDeps): Express {
   const app = express()
   app.disable('x-powered-by')
-  app.set('etag', false) // the contract declares no ETag (yet); see ignoreConditionalGets
+  app.set('etag', false) // the contract declares no ETag (yet); see normalizeHeaders
   app.response.json = sendJson
 
   // 1. Request id (accepted or generated, always returned) and one log line per request.

@@ -11,11 +11,9 @@ export interface Database {
    * DATABASE_DIRECT_URL when set, else `poolUrl`.
    */
   readonly url: string
-  /** What `sql` connects to: DATABASE_URL / NEON_DB_URL (possibly a transaction pooler), or the embedded server. */
+  /** What the API's pools connect to (`openPool`): DATABASE_URL / NEON_DB_URL (possibly a transaction pooler), or the embedded server. */
   readonly poolUrl: string
-  /** A pool on `poolUrl`, with DATABASE_PREPARE. */
-  readonly sql: Sql
-  /** Ends the pool (letting running queries finish), then stops an embedded server this process owns. */
+  /** Stops an embedded server this process owns. */
   close(): Promise<void>
 }
 
@@ -42,14 +40,14 @@ export function connect(url: string, options: postgres.Options<Record<string, po
 export async function openDatabase(config: Config, logger: Logger): Promise<Database> {
   const embedded = config.databaseUrl === undefined ? await startEmbeddedPostgres(config.dataDir, logger) : undefined
   const poolUrl = config.databaseUrl ?? (embedded?.url as string)
-  const sql = connect(poolUrl, { prepare: config.databasePrepare })
   return {
     url: config.databaseDirectUrl ?? poolUrl,
     poolUrl,
-    sql,
-    async close() {
-      await sql.end({ timeout: 10 })
-      await embedded?.stop()
-    },
+    close: async () => embedded?.stop(),
   }
+}
+
+/** The pool an API process serves with: on the pool URL, with DATABASE_PREPARE. */
+export function openPool(config: Pick<Config, 'databasePrepare'>, poolUrl: string): Sql {
+  return connect(poolUrl, { prepare: config.databasePrepare })
 }

@@ -39,16 +39,20 @@ export function flushLogs(logger: Logger): void {
   }
 }
 
-/** Takes or makes the request id (returned as X-Request-Id), then logs one line when the response is sent. */
+/**
+ * Takes or makes the request id (returned as X-Request-Id), then logs one line when the exchange ends:
+ * the response sent, or the connection closed before it was (`aborted`, at warn level).
+ */
 export function requestLogger(logger: Logger, operationOf: (req: Request) => string | undefined): RequestHandler {
   return (req, res, next) => {
     const started = process.hrtime.bigint()
     const given = req.headers['x-request-id']
     req.id = typeof given === 'string' && given.length <= 128 && /^[\w.:-]+$/.test(given) ? given : randomUUID()
     res.setHeader('X-Request-Id', req.id)
-    res.once('finish', () => {
+    res.once('close', () => {
       const status = res.statusCode
-      const level = status >= 500 ? 'error' : 'info'
+      const aborted = !res.writableFinished
+      const level = status >= 500 ? 'error' : aborted ? 'warn' : 'info'
       if (!logger.isLevelEnabled(level)) return
       const responseTime = Number(process.hrtime.bigint() - started) / 1e6
       logger[level](
@@ -58,8 +62,9 @@ export function requestLogger(logger: Logger, operationOf: (req: Request) => str
           responseTime,
           operation: operationOf(req),
           user_id: req.user_id,
+          ...(aborted && { aborted }),
         },
-        `${req.method} ${req.originalUrl} ${status} ${responseTime.toFixed(1)} ms`,
+        `${req.method} ${req.originalUrl} ${aborted ? 'aborted by the client' : status} ${responseTime.toFixed(1)} ms`,
       )
     })
     next()

@@ -1,7 +1,7 @@
 import cluster, { type Worker } from 'node:cluster'
 import { createVerifier, developmentSecret, mintToken } from './auth.js'
 import { type Config, ConfigError, readConfig } from './config.js'
-import { connect, openDatabase } from './db.js'
+import { openDatabase, openPool } from './db.js'
 import { createLogger, flushLogs } from './logger.js'
 import { migrate } from './migrate.js'
 
@@ -16,10 +16,10 @@ try {
   process.exit(1)
 }
 const logger = createLogger(config)
-let listeningPort = 0
 
 if (cluster.isWorker) {
-  await serve(config, config.auth, config.databaseUrl as string)
+  const port = await serve(config, config.auth, config.databaseUrl as string)
+  process.send?.({ listening: port })
 } else {
   await primary(config)
 }
@@ -44,26 +44,29 @@ async function primary(config: Config): Promise<void> {
     exit(1)
   }
 
-  await database.sql.end() // serve() opens its own pool, as each worker does
-  if (config.workers === 1) {
-    await serve(config, auth, database.poolUrl, () => database.close())
-  } else {
-    await fork(config, auth, database.poolUrl, () => database.close())
-    const port = listeningPort
-    logger.info({ port, workers: config.workers }, `listening on http://localhost:${port} (docs at http://localhost:${port}/docs)`)
-  }
+  const port =
+    config.workers === 1
+      ? await serve(config, auth, database.poolUrl, () => database.close())
+      : await fork(config, auth, database.poolUrl, () => database.close())
+  logger.info(
+    { port, ...(config.workers > 1 && { workers: config.workers }) },
+    `listening on http://localhost:${port} (docs at http://localhost:${port}/docs)`,
+  )
   // A newcomer clicks straight into the web page; the token rides in the fragment, which browsers never send.
   if (config.env !== 'production' && auth.secret !== undefined) {
     const token = await mintToken(auth, 'demo', '24h')
-    logger.info({ user_id: 'demo' }, `web page for the demo user (token valid 24 h): http://localhost:${listeningPort}/#token=${token}`)
+    logger.info({ user_id: 'demo' }, `web page for the demo user (token valid 24 h): http://localhost:${port}/#token=${token}`)
   }
 }
 
-/** Serves the API from this process until SIGTERM/SIGINT: then stops accepting, finishes in-flight requests and closes the pool. */
-async function serve(config: Config, auth: Config['auth'], databaseUrl: string, afterStop?: () => Promise<void>): Promise<void> {
+/**
+ * Serves the API from this process and resolves with its port; on SIGTERM/SIGINT it stops accepting,
+ * finishes in-flight requests and closes the pool.
+ */
+async function serve(config: Config, auth: Config['auth'], databaseUrl: string, afterStop?: () => Promise<void>): Promise<number> {
   // Imported here, so that a primary that only forks workers never loads Express and the validator.
   const { createApp, createHttpServer } = await import('./app.js')
-  const sql = connect(databaseUrl, { prepare: config.databasePrepare })
+  const sql = openPool(config, databaseUrl)
   const app = createApp({ sql, verify: createVerifier(auth), config, logger })
   const server = createHttpServer(app)
   try {
@@ -76,14 +79,6 @@ async function serve(config: Config, auth: Config['auth'], databaseUrl: string, 
     await afterStop?.()
     exit(1)
   }
-  const address = server.address()
-  listeningPort = typeof address === 'object' && address ? address.port : config.port
-  if (cluster.isPrimary) {
-    logger.info({ port: listeningPort }, `listening on http://localhost:${listeningPort} (docs at http://localhost:${listeningPort}/docs)`)
-  } else {
-    process.send?.({ listening: listeningPort })
-  }
-
   onStop(async (signal) => {
     if (cluster.isPrimary) logger.info({ signal }, 'shutting down')
     const closed = new Promise((resolve) => server.close(resolve))
@@ -95,10 +90,12 @@ async function serve(config: Config, auth: Config['auth'], databaseUrl: string, 
     if (cluster.isPrimary) logger.info('stopped')
     exit(0)
   })
+  const address = server.address()
+  return typeof address === 'object' && address ? address.port : config.port
 }
 
-/** Forks the workers and waits until each listens; replaces one that crashes, until stopped. */
-async function fork(config: Config, auth: Config['auth'], databaseUrl: string, afterStop: () => Promise<void>): Promise<void> {
+/** Forks the workers and resolves with their port once each listens; replaces one that crashes, until stopped. */
+async function fork(config: Config, auth: Config['auth'], databaseUrl: string, afterStop: () => Promise<void>): Promise<number> {
   // Each worker reads the same configuration, plus what the primary settled: the database and the secret.
   // With PORT=0, cluster hands every worker the same port.
   const env = { DATABASE_URL: databaseUrl, ...(auth.secret !== undefined && { BETTER_AUTH_SECRET: auth.secret }) }
@@ -120,9 +117,9 @@ async function fork(config: Config, auth: Config['auth'], databaseUrl: string, a
         start().catch((error: unknown) => logger.error({ err: error }, 'could not replace the worker'))
       })
     })
+  let ports: number[] = []
   try {
-    const ports = await Promise.all(Array.from({ length: config.workers }, start))
-    listeningPort = ports[0] as number
+    ports = await Promise.all(Array.from({ length: config.workers }, start))
   } catch (error) {
     stopping = true
     logger.fatal({ err: error }, 'start-up failed')
@@ -139,6 +136,7 @@ async function fork(config: Config, auth: Config['auth'], databaseUrl: string, a
     logger.info('stopped')
     exit(0)
   })
+  return ports[0] as number
 }
 
 const workersOf = () => Object.values(cluster.workers ?? {}).filter((w): w is Worker => w !== undefined)

@@ -10,7 +10,8 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals'
-import { newUser, secret, tokenFor } from './support/server.js'
+import { connect } from '../src/db.js'
+import { newUser, secret, testDatabaseUrl, tokenFor } from './support/server.js'
 
 const project = fileURLToPath(new URL('..', import.meta.url))
 const run = promisify(execFile)
@@ -165,6 +166,50 @@ describe('the server process', () => {
     expect(everything).not.toContain(token.split('.')[2])
     expect(everything).not.toMatch(/authorization|bearer/i)
     expect(server.output.stderr).toBe('')
+  }, 60_000)
+
+  test('when a client gives up while its request waits on the database, then the request is still logged once, as aborted', async () => {
+    const user = newUser()
+    const token = await tokenFor(user)
+    const server = await startServer(freshDataDir(), { DATABASE_URL: testDatabaseUrl() })
+    const created = await post(server, token, { title: 'locked' })
+    const { id } = (await created.json()) as Task
+    const sql = connect(testDatabaseUrl(), { max: 2 })
+    let unlock = () => {}
+    const locked = new Promise<void>((resolve) => {
+      void sql.begin(async (tx) => {
+        await tx`select id from tasks where id = ${id} for update`
+        resolve()
+        await new Promise<void>((release) => {
+          unlock = release
+        })
+      })
+    })
+    try {
+      await locked
+      // The PATCH waits on the row lock; the client hangs up meanwhile, then the lock goes.
+      const requestId = `aborted-${randomUUID()}`
+      const patch = request(new URL(`/api/tasks/${id}`, server.url), {
+        method: 'PATCH',
+        agent: false,
+        headers: { ...authJson(token), 'X-Request-Id': requestId },
+      })
+      patch.once('error', () => {})
+      patch.end(JSON.stringify({ title: 'changed' }))
+      const waiting = async () =>
+        (await sql`select count(*)::int as n from pg_locks where not granted and pid <> pg_backend_pid()`)[0]?.n > 0
+      while (!(await waiting())) await new Promise((resolve) => setTimeout(resolve, 50))
+      patch.destroy()
+      await new Promise((resolve) => setTimeout(resolve, 100)) // the server sees the connection close first
+      unlock()
+      const line = await server.waitForLog((l) => l.req?.id === requestId)
+      expect(line).toMatchObject({ level: 40, aborted: true, operation: 'updateMyTask', user_id: user, req: { method: 'PATCH' } })
+    } finally {
+      unlock()
+      await sql.end()
+    }
+    expect(await stop(server)).toEqual({ code: 0, signal: null })
+    expect(server.logs.filter((l) => l.req?.id?.startsWith('aborted-'))).toHaveLength(1)
   }, 60_000)
 
   test('when no auth is configured in development, then it creates and announces a secret under DATA_DIR, and `scripts/token.ts` mints tokens it accepts', async () => {

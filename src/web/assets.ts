@@ -16,7 +16,7 @@ export const webPageSecurityPolicy =
 
 let bundle: Promise<Map<string, { type: string; body: Buffer }>> | undefined
 
-// Built in memory at the first request and kept, so `npm start` needs no build step; a failed build is retried.
+// Built in memory at the first request and kept (the same from src/ and from dist/); a failed build is retried.
 function assets() {
   // esbuild is loaded only when the page is first asked for: an API process that never serves it stays smaller.
   bundle ??= import('esbuild')
