@@ -28,7 +28,7 @@ export type Verify = (token: string) => Promise<string>
 /** Builds the one token verifier; it resolves to the user id or throws a Problem (401, or 503 when the JWKS is unreachable). */
 export function createVerifier(auth: Config['auth']): Verify {
   const secret = auth.secret === undefined ? undefined : new TextEncoder().encode(auth.secret)
-  const jwks = auth.jwksUrl && createRemoteJWKSet(auth.jwksUrl, { timeoutDuration: 5000, cooldownDuration: 30_000 })
+  const jwks = auth.jwksUrl && remoteKeySet(auth.jwksUrl)
   const algorithms = [...(secret ? secretAlgorithms : []), ...(jwks ? jwksAlgorithms : [])]
   const key: JWTVerifyGetKey = (header, token) => {
     if (secret && secretAlgorithms.includes(header.alg)) return secret
@@ -54,6 +54,34 @@ export function createVerifier(auth: Config['auth']): Verify {
     return { user, expires: (payload.exp as number) + clockTolerance }
   }
   return cached(verify, jwks ? jwksCacheSeconds : Number.POSITIVE_INFINITY)
+}
+
+// jose alone refetches the JWKS for an unknown kid only once its last fetch is older than a fixed
+// cooldown, and so refuses a key the issuer has just rotated in for that long. Here an unknown kid
+// refetches at once unless another unknown kid already did less than a second ago: requests that
+// arrive while that fetch is in flight wait for it (jose runs one at a time), later ones are refused
+// without a fetch. A flood of made-up kids thus costs the issuer at most one fetch per second per
+// process, and a new key waits at most that second behind it. Unknown kids are not remembered: a
+// flood never repeats one, and each refetch answers for every kid at once.
+const unknownKidRefetchMs = 1000
+
+function remoteKeySet(url: URL): JWTVerifyGetKey {
+  // An infinite cooldown: jose never refetches for an unknown kid on its own; the rule above does.
+  const jwks = createRemoteJWKSet(url, { timeoutDuration: 5000, cooldownDuration: Number.POSITIVE_INFINITY })
+  let refetchedAt = Number.NEGATIVE_INFINITY
+  return async (header, token) => {
+    try {
+      return await jwks(header, token)
+    } catch (error) {
+      if (!(error instanceof errors.JWKSNoMatchingKey)) throw error
+      if (!jwks.reloading) {
+        if (Date.now() - refetchedAt < unknownKidRefetchMs) throw error
+        refetchedAt = Date.now()
+      }
+      await jwks.reload()
+      return jwks(header, token)
+    }
+  }
 }
 
 // A token verified once is the same token the next time: remember it (keyed by its exact text) until
