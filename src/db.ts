@@ -18,7 +18,7 @@ export interface Database {
 }
 
 /** A postgres.js pool; int8 ids come back as numbers (the contract caps them at 2^53 - 1). */
-export function connect(url: string, options: postgres.Options<Record<string, postgres.PostgresType>> = {}): Sql {
+export function connect(url: string, { connection, ...options }: postgres.Options<Record<string, postgres.PostgresType>> = {}): Sql {
   const target = new URL(url)
   // libpq's channel_binding is not a server setting; postgres.js would send it as one and fail.
   target.searchParams.delete('channel_binding')
@@ -31,7 +31,7 @@ export function connect(url: string, options: postgres.Options<Record<string, po
     backoff: (retries: number) => (0.5 + Math.random() / 2) * Math.min(0.05 * 2 ** retries, 1),
     onnotice: () => {},
     types: { bigint: { to: 20, from: [20], serialize: (n: number) => String(n), parse: (s: string) => Number(s) } },
-    connection: { application_name: 'todo-api' },
+    connection: { application_name: 'todo-api', ...connection },
     ...options,
   })
 }
@@ -47,7 +47,43 @@ export async function openDatabase(config: Config, logger: Logger): Promise<Data
   }
 }
 
-/** The pool an API process serves with: on the pool URL, with DATABASE_PREPARE. */
-export function openPool(config: Pick<Config, 'databasePrepare'>, poolUrl: string): Sql {
-  return connect(poolUrl, { prepare: config.databasePrepare })
+type PoolConfig = Pick<Config, 'databasePrepare' | 'databasePoolSize' | 'databaseStatementTimeout'>
+
+/**
+ * The pool an API process serves with: on the pool URL, with DATABASE_PREPARE, DATABASE_POOL_SIZE
+ * connections, and DATABASE_STATEMENT_TIMEOUT, so that PostgreSQL cancels a query that would hold a
+ * connection longer (migrations connect otherwise: theirs may take long).
+ */
+export function openPool(config: PoolConfig, poolUrl: string, options: postgres.Options<Record<string, postgres.PostgresType>> = {}): Sql {
+  const timeout = config.databaseStatementTimeout
+  return connect(poolUrl, {
+    max: config.databasePoolSize,
+    prepare: config.databasePrepare,
+    // The timeout travels as a startup parameter, which a transaction pooler refuses (PgBouncer:
+    // "unsupported startup parameter") or, told to ignore it, drops. Behind one (DATABASE_PREPARE=false)
+    // it is not sent: there it is the database role's setting (see checkStatementTimeout).
+    ...(timeout !== undefined && config.databasePrepare && { connection: { statement_timeout: timeout } }),
+    ...options,
+  })
+}
+
+/**
+ * Behind a transaction pooler the API cannot set statement_timeout itself (see openPool): warns when
+ * the pooler's server connections run without one, and says how to give them one.
+ */
+export async function checkStatementTimeout(config: PoolConfig, poolUrl: string, logger: Logger): Promise<void> {
+  if (config.databasePrepare || config.databaseStatementTimeout === undefined) return
+  const sql = openPool(config, poolUrl, { max: 1 })
+  try {
+    const [row] = await sql<{ timeout: string }[]>`select current_setting('statement_timeout') as timeout`
+    if (row?.timeout === '0') {
+      logger.warn(
+        `DATABASE_STATEMENT_TIMEOUT is not sent through a transaction pooler (DATABASE_PREPARE=false), and the database role sets no statement_timeout: set one with ALTER ROLE <user> SET statement_timeout = '${config.databaseStatementTimeout}ms'`,
+      )
+    }
+  } catch {
+    // Only a check: a pool that cannot connect says so itself, with every request.
+  } finally {
+    await sql.end()
+  }
 }

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, test } from '@jest/globals'
 import { pino } from 'pino'
 import type { components } from '../generated/api.js'
 import { parseConfig } from '../src/config.js'
-import { connect, openDatabase, openPool, type Sql } from '../src/db.js'
+import { checkStatementTimeout, connect, openDatabase, openPool, type Sql } from '../src/db.js'
 import { migrate } from '../src/migrate.js'
 import { havePgBouncer, type PgBouncer, pgbouncerPath, startPgBouncer } from './support/pgbouncer.js'
 import { signIn, startServer, type TestServer, testDatabaseUrl } from './support/server.js'
@@ -35,7 +35,8 @@ beforeAll(async () => {
   bouncer = await startPgBouncer({ target: testDatabaseUrl(), poolSize })
   server = await startServer({ databaseUrl: bouncer.url, prepare: false })
   brokenBouncer = await startPgBouncer({ target: testDatabaseUrl(), poolSize })
-  broken = await startServer({ databaseUrl: brokenBouncer.url, prepare: true })
+  // Without DATABASE_STATEMENT_TIMEOUT: PgBouncer would refuse that startup parameter before any statement could break.
+  broken = await startServer({ databaseUrl: brokenBouncer.url, prepare: true, statementTimeout: 0 })
 })
 afterAll(async () => {
   await Promise.all([server?.close(), broken?.close()])
@@ -149,6 +150,24 @@ describeBehindPgBouncer('through PgBouncer in transaction mode, with DATABASE_PR
     } finally {
       await database.close()
     }
+  })
+
+  test('when DATABASE_STATEMENT_TIMEOUT is set, then it is not sent through the pooler (PgBouncer refuses unknown startup parameters), and start-up warns while the role sets none', async () => {
+    const config = parseConfig({ DATABASE_URL: bouncer.url, DATABASE_PREPARE: 'false', DATABASE_STATEMENT_TIMEOUT: '5s' })
+    const refused = connect(bouncer.url, { max: 1, prepare: false, connect_timeout: 2, connection: { statement_timeout: 5000 } })
+    await expect(refused`select 1`).rejects.toMatchObject({ code: '08P01', message: 'unsupported startup parameter: statement_timeout' })
+    await refused.end()
+
+    const pool = openPool(config, bouncer.url)
+    try {
+      expect(await pool`show statement_timeout`).toEqual([{ statement_timeout: '0' }])
+    } finally {
+      await pool.end()
+    }
+    const warnings: string[] = []
+    const logger = pino({ level: 'warn' }, { write: (line: string) => warnings.push(JSON.parse(line).msg) })
+    await checkStatementTimeout(config, bouncer.url, logger)
+    expect(warnings).toEqual([expect.stringContaining("ALTER ROLE <user> SET statement_timeout = '5000ms'")])
   })
 })
 
