@@ -23,7 +23,11 @@ export interface paths {
         post?: never;
         delete?: never;
         options?: never;
-        head?: never;
+        /**
+         * Web page for managing tasks (headers only)
+         * @description The same answer as `GET` (status and headers) without the body (RFC 9110).
+         */
+        head: operations["getWebAppHead"];
         patch?: never;
         trace?: never;
     };
@@ -43,7 +47,11 @@ export interface paths {
         post?: never;
         delete?: never;
         options?: never;
-        head?: never;
+        /**
+         * Liveness (headers only)
+         * @description The same answer as `GET` (status and headers) without the body (RFC 9110).
+         */
+        head: operations["getHealthHead"];
         patch?: never;
         trace?: never;
     };
@@ -63,7 +71,11 @@ export interface paths {
         post?: never;
         delete?: never;
         options?: never;
-        head?: never;
+        /**
+         * Readiness (headers only)
+         * @description The same answer as `GET` (status and headers) without the body (RFC 9110).
+         */
+        head: operations["getReadinessHead"];
         patch?: never;
         trace?: never;
     };
@@ -83,7 +95,11 @@ export interface paths {
         post?: never;
         delete?: never;
         options?: never;
-        head?: never;
+        /**
+         * Interactive API reference (headers only)
+         * @description The same answer as `GET` (status and headers) without the body (RFC 9110).
+         */
+        head: operations["getDocsHead"];
         patch?: never;
         trace?: never;
     };
@@ -100,7 +116,11 @@ export interface paths {
         post?: never;
         delete?: never;
         options?: never;
-        head?: never;
+        /**
+         * This contract as JSON (headers only)
+         * @description The same answer as `GET` (status and headers) without the body (RFC 9110).
+         */
+        head: operations["getContractJsonHead"];
         patch?: never;
         trace?: never;
     };
@@ -117,7 +137,11 @@ export interface paths {
         post?: never;
         delete?: never;
         options?: never;
-        head?: never;
+        /**
+         * This contract as YAML (headers only)
+         * @description The same answer as `GET` (status and headers) without the body (RFC 9110).
+         */
+        head: operations["getContractYamlHead"];
         patch?: never;
         trace?: never;
     };
@@ -149,7 +173,11 @@ export interface paths {
         post: operations["createTask"];
         delete?: never;
         options?: never;
-        head?: never;
+        /**
+         * List tasks (headers only)
+         * @description The same answer as `GET` (status and headers) without the body (RFC 9110).
+         */
+        head: operations["listTasksHead"];
         patch?: never;
         trace?: never;
     };
@@ -188,7 +216,11 @@ export interface paths {
          */
         delete: operations["deleteTask"];
         options?: never;
-        head?: never;
+        /**
+         * Get a task (headers only)
+         * @description The same answer as `GET` (status and headers) without the body (RFC 9110).
+         */
+        head: operations["getTaskHead"];
         /**
          * Update some fields of a task
          * @description Changes the fields given (at least one); the others keep their values.
@@ -249,7 +281,11 @@ export interface paths {
         post: operations["createMyTask"];
         delete?: never;
         options?: never;
-        head?: never;
+        /**
+         * List tasks (token style, headers only)
+         * @description The same answer as `GET` (status and headers) without the body (RFC 9110).
+         */
+        head: operations["listMyTasksHead"];
         patch?: never;
         trace?: never;
     };
@@ -283,7 +319,11 @@ export interface paths {
          */
         delete: operations["deleteMyTask"];
         options?: never;
-        head?: never;
+        /**
+         * Get a task (token style, headers only)
+         * @description The same answer as `GET` (status and headers) without the body (RFC 9110).
+         */
+        head: operations["getMyTaskHead"];
         /**
          * Update some fields of a task (token style)
          * @description Changes the fields given (at least one); the others keep their values.
@@ -376,7 +416,7 @@ export interface components {
              * @description Stable identifier of the kind of problem; switch on this.
              * @enum {string}
              */
-            type: "urn:todo-api:problem:malformed-json" | "urn:todo-api:problem:unauthorized" | "urn:todo-api:problem:forbidden" | "urn:todo-api:problem:not-found" | "urn:todo-api:problem:method-not-allowed" | "urn:todo-api:problem:payload-too-large" | "urn:todo-api:problem:unsupported-media-type" | "urn:todo-api:problem:validation" | "urn:todo-api:problem:internal" | "urn:todo-api:problem:unavailable";
+            type: "urn:todo-api:problem:bad-request" | "urn:todo-api:problem:malformed-json" | "urn:todo-api:problem:unauthorized" | "urn:todo-api:problem:forbidden" | "urn:todo-api:problem:not-found" | "urn:todo-api:problem:method-not-allowed" | "urn:todo-api:problem:request-timeout" | "urn:todo-api:problem:idempotency-key-reused" | "urn:todo-api:problem:idempotency-key-in-use" | "urn:todo-api:problem:precondition-failed" | "urn:todo-api:problem:payload-too-large" | "urn:todo-api:problem:unsupported-media-type" | "urn:todo-api:problem:validation" | "urn:todo-api:problem:rate-limited" | "urn:todo-api:problem:headers-too-large" | "urn:todo-api:problem:internal" | "urn:todo-api:problem:unavailable";
             /** @description Short summary of the kind of problem. */
             title: string;
             status: number;
@@ -399,6 +439,7 @@ export interface components {
         /** @description The task. */
         Task: {
             headers: {
+                ETag: components["headers"]["ETag"];
                 [name: string]: unknown;
             };
             content: {
@@ -424,6 +465,7 @@ export interface components {
                  * @example /api/u_8fJ2kLq/tasks/42
                  */
                 Location: string;
+                ETag: components["headers"]["ETag"];
                 [name: string]: unknown;
             };
             content: {
@@ -539,6 +581,73 @@ export interface components {
                  *       "title": "Not Found",
                  *       "status": 404,
                  *       "detail": "Task 42 does not exist.",
+                 *       "request_id": "5b0f7a1e-54a5-4f55-9a57-3e0c1c4c8f21"
+                 *     }
+                 */
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description The task has not changed since the `ETag` given in `If-None-Match`; no body. */
+        NotModified: {
+            headers: {
+                ETag: components["headers"]["ETag"];
+                [name: string]: unknown;
+            };
+            content?: never;
+        };
+        /** @description The task changed since the version named in `If-Match`; nothing was written. Fetch it again, then retry. */
+        PreconditionFailed: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "type": "urn:todo-api:problem:precondition-failed",
+                 *       "title": "Precondition Failed",
+                 *       "status": 412,
+                 *       "detail": "Task 42 has changed since it was read (If-Match does not match its ETag); fetch it again.",
+                 *       "request_id": "5b0f7a1e-54a5-4f55-9a57-3e0c1c4c8f21"
+                 *     }
+                 */
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description The `Idempotency-Key` was already used with another body, or its first request is still running; nothing was created. */
+        IdempotencyConflict: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "type": "urn:todo-api:problem:idempotency-key-reused",
+                 *       "title": "Conflict",
+                 *       "status": 409,
+                 *       "detail": "This Idempotency-Key was already used with a different request body.",
+                 *       "request_id": "5b0f7a1e-54a5-4f55-9a57-3e0c1c4c8f21"
+                 *     }
+                 */
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description Over a rate limit (the user's, or the client address's); retry after `Retry-After` seconds. */
+        TooManyRequests: {
+            headers: {
+                "Retry-After": components["headers"]["RetryAfter"];
+                "RateLimit-Limit": components["headers"]["RateLimitLimit"];
+                "RateLimit-Remaining": components["headers"]["RateLimitRemaining"];
+                "RateLimit-Reset": components["headers"]["RateLimitReset"];
+                "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "type": "urn:todo-api:problem:rate-limited",
+                 *       "title": "Too Many Requests",
+                 *       "status": 429,
+                 *       "detail": "Too many requests for this user; retry in 7 s.",
                  *       "request_id": "5b0f7a1e-54a5-4f55-9a57-3e0c1c4c8f21"
                  *     }
                  */
@@ -669,6 +778,29 @@ export interface components {
         Limit: number;
         /** @description Opaque position from a `Link rel="next"` URL; valid only with the same `sort`. */
         Cursor: string;
+        /**
+         * @description Write only if the task is still the version the client last saw: its `ETag` (or several,
+         *     comma-separated), or `*` for any current version. When none matches the task's current
+         *     `ETag`, the answer is 412 and nothing changes; a weak tag (`W/"…"`) never matches. A task
+         *     that does not exist (or is another user's) is 404 either way. Without the header, the write
+         *     applies to whatever version is current.
+         * @example "42-mi8r3kx0"
+         */
+        IfMatch: string;
+        /**
+         * @description The `ETag`s the client holds (or `*`); when the task's current `ETag` is among them, the answer is 304 without a body.
+         * @example "42-mi8r3kx0"
+         */
+        IfNoneMatch: string;
+        /**
+         * @description Makes a create safe to retry: a unique value the client generates per task it means to create
+         *     (a UUID, say), 1–255 printable ASCII characters, kept per user for at least 24 hours. A retry
+         *     with the same key and the same body gets the original 201 (the same task, `Location` and
+         *     body) and creates nothing; the same key with another body is 409, and so is a retry that
+         *     arrives while the first request is still running.
+         * @example 6f1c2a9e-3b1d-4f0e-9a57-3e0c1c4c8f21
+         */
+        IdempotencyKey: string;
     };
     requestBodies: {
         TaskCreate: {
@@ -716,7 +848,39 @@ export interface components {
             };
         };
     };
-    headers: never;
+    headers: {
+        /**
+         * @description The task's current version, a strong validator that changes with every modification. Send it
+         *     back in `If-Match` to write only that version, or in `If-None-Match` to fetch only if it changed.
+         * @example "42-mi8r3kx0"
+         */
+        ETag: string;
+        /**
+         * @description Seconds to wait before trying again.
+         * @example 7
+         */
+        RetryAfter: number;
+        /**
+         * @description The requests allowed in one window for the limit that applies.
+         * @example 2000
+         */
+        RateLimitLimit: number;
+        /**
+         * @description The requests left in the current window.
+         * @example 0
+         */
+        RateLimitRemaining: number;
+        /**
+         * @description Seconds until the current window ends.
+         * @example 7
+         */
+        RateLimitReset: number;
+        /**
+         * @description The limit that applies: `<requests>;w=<window seconds>`.
+         * @example 2000;w=10
+         */
+        RateLimitPolicy: string;
+    };
     pathItems: never;
 }
 export type $defs = Record<string, never>;
@@ -740,9 +904,58 @@ export interface operations {
                 };
             };
             422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["TooManyRequests"];
+        };
+    };
+    getWebAppHead: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The page. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                };
+            };
+            422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["TooManyRequests"];
         };
     };
     getHealth: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The process is alive. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "status": "ok"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Health"];
+                };
+            };
+            422: components["responses"]["ValidationFailed"];
+        };
+    };
+    getHealthHead: {
         parameters: {
             query?: never;
             header?: never;
@@ -795,6 +1008,33 @@ export interface operations {
             503: components["responses"]["Unavailable"];
         };
     };
+    getReadinessHead: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description PostgreSQL answers. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "status": "ok"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Health"];
+                };
+            };
+            422: components["responses"]["ValidationFailed"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
     getDocs: {
         parameters: {
             query?: never;
@@ -814,6 +1054,29 @@ export interface operations {
                 };
             };
             422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["TooManyRequests"];
+        };
+    };
+    getDocsHead: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The reference page. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                };
+            };
+            422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["TooManyRequests"];
         };
     };
     getContractJson: {
@@ -837,6 +1100,31 @@ export interface operations {
                 };
             };
             422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["TooManyRequests"];
+        };
+    };
+    getContractJsonHead: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The OpenAPI document. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["TooManyRequests"];
         };
     };
     getContractYaml: {
@@ -858,6 +1146,29 @@ export interface operations {
                 };
             };
             422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["TooManyRequests"];
+        };
+    };
+    getContractYamlHead: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The OpenAPI document, as edited by hand. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/yaml": string;
+                };
+            };
+            422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["TooManyRequests"];
         };
     };
     listTasks: {
@@ -895,6 +1206,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["Unavailable"];
         };
@@ -902,7 +1214,17 @@ export interface operations {
     createTask: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description Makes a create safe to retry: a unique value the client generates per task it means to create
+                 *     (a UUID, say), 1–255 printable ASCII characters, kept per user for at least 24 hours. A retry
+                 *     with the same key and the same body gets the original 201 (the same task, `Location` and
+                 *     body) and creates nothing; the same key with another body is 409, and so is a retry that
+                 *     arrives while the first request is still running.
+                 * @example 6f1c2a9e-3b1d-4f0e-9a57-3e0c1c4c8f21
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
             path: {
                 /**
                  * @description The authenticated user's id; any other value is 403.
@@ -918,9 +1240,51 @@ export interface operations {
             400: components["responses"]["MalformedJson"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
+            409: components["responses"]["IdempotencyConflict"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    listTasksHead: {
+        parameters: {
+            query?: {
+                /** @description Which tasks by completion. */
+                status?: components["parameters"]["Status"];
+                /** @description The sort key (`title` sorts case-insensitively); ties are broken by `id` in the same direction. */
+                sort?: components["parameters"]["Sort"];
+                /** @description The sort direction. */
+                order?: components["parameters"]["Order"];
+                /**
+                 * @description Case-insensitive substring of the title or description; `%` and `_` match themselves.
+                 * @example milk
+                 */
+                q?: components["parameters"]["Query"];
+                /** @description The page size. */
+                limit?: components["parameters"]["Limit"];
+                /** @description Opaque position from a `Link rel="next"` URL; valid only with the same `sort`. */
+                cursor?: components["parameters"]["Cursor"];
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The authenticated user's id; any other value is 403.
+                 * @example u_8fJ2kLq
+                 */
+                user_id: components["parameters"]["UserId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: components["responses"]["TaskList"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["Unavailable"];
         };
@@ -928,7 +1292,13 @@ export interface operations {
     getTask: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description The `ETag`s the client holds (or `*`); when the task's current `ETag` is among them, the answer is 304 without a body.
+                 * @example "42-mi8r3kx0"
+                 */
+                "If-None-Match"?: components["parameters"]["IfNoneMatch"];
+            };
             path: {
                 /**
                  * @description The authenticated user's id; any other value is 403.
@@ -946,10 +1316,12 @@ export interface operations {
         requestBody?: never;
         responses: {
             200: components["responses"]["Task"];
+            304: components["responses"]["NotModified"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["Unavailable"];
         };
@@ -957,7 +1329,17 @@ export interface operations {
     replaceTask: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description Write only if the task is still the version the client last saw: its `ETag` (or several,
+                 *     comma-separated), or `*` for any current version. When none matches the task's current
+                 *     `ETag`, the answer is 412 and nothing changes; a weak tag (`W/"…"`) never matches. A task
+                 *     that does not exist (or is another user's) is 404 either way. Without the header, the write
+                 *     applies to whatever version is current.
+                 * @example "42-mi8r3kx0"
+                 */
+                "If-Match"?: components["parameters"]["IfMatch"];
+            };
             path: {
                 /**
                  * @description The authenticated user's id; any other value is 403.
@@ -979,9 +1361,11 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            412: components["responses"]["PreconditionFailed"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["Unavailable"];
         };
@@ -989,7 +1373,17 @@ export interface operations {
     deleteTask: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description Write only if the task is still the version the client last saw: its `ETag` (or several,
+                 *     comma-separated), or `*` for any current version. When none matches the task's current
+                 *     `ETag`, the answer is 412 and nothing changes; a weak tag (`W/"…"`) never matches. A task
+                 *     that does not exist (or is another user's) is 404 either way. Without the header, the write
+                 *     applies to whatever version is current.
+                 * @example "42-mi8r3kx0"
+                 */
+                "If-Match"?: components["parameters"]["IfMatch"];
+            };
             path: {
                 /**
                  * @description The authenticated user's id; any other value is 403.
@@ -1016,7 +1410,46 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            412: components["responses"]["PreconditionFailed"];
             422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    getTaskHead: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description The `ETag`s the client holds (or `*`); when the task's current `ETag` is among them, the answer is 304 without a body.
+                 * @example "42-mi8r3kx0"
+                 */
+                "If-None-Match"?: components["parameters"]["IfNoneMatch"];
+            };
+            path: {
+                /**
+                 * @description The authenticated user's id; any other value is 403.
+                 * @example u_8fJ2kLq
+                 */
+                user_id: components["parameters"]["UserId"];
+                /**
+                 * @description The task's id.
+                 * @example 42
+                 */
+                task_id: components["parameters"]["TaskId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: components["responses"]["Task"];
+            304: components["responses"]["NotModified"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["Unavailable"];
         };
@@ -1024,7 +1457,17 @@ export interface operations {
     updateTask: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description Write only if the task is still the version the client last saw: its `ETag` (or several,
+                 *     comma-separated), or `*` for any current version. When none matches the task's current
+                 *     `ETag`, the answer is 412 and nothing changes; a weak tag (`W/"…"`) never matches. A task
+                 *     that does not exist (or is another user's) is 404 either way. Without the header, the write
+                 *     applies to whatever version is current.
+                 * @example "42-mi8r3kx0"
+                 */
+                "If-Match"?: components["parameters"]["IfMatch"];
+            };
             path: {
                 /**
                  * @description The authenticated user's id; any other value is 403.
@@ -1046,9 +1489,11 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            412: components["responses"]["PreconditionFailed"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["Unavailable"];
         };
@@ -1056,7 +1501,17 @@ export interface operations {
     toggleTaskCompletion: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description Write only if the task is still the version the client last saw: its `ETag` (or several,
+                 *     comma-separated), or `*` for any current version. When none matches the task's current
+                 *     `ETag`, the answer is 412 and nothing changes; a weak tag (`W/"…"`) never matches. A task
+                 *     that does not exist (or is another user's) is 404 either way. Without the header, the write
+                 *     applies to whatever version is current.
+                 * @example "42-mi8r3kx0"
+                 */
+                "If-Match"?: components["parameters"]["IfMatch"];
+            };
             path: {
                 /**
                  * @description The authenticated user's id; any other value is 403.
@@ -1078,9 +1533,11 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            412: components["responses"]["PreconditionFailed"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["Unavailable"];
         };
@@ -1113,6 +1570,7 @@ export interface operations {
             200: components["responses"]["TaskList"];
             401: components["responses"]["Unauthorized"];
             422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["Unavailable"];
         };
@@ -1120,7 +1578,17 @@ export interface operations {
     createMyTask: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description Makes a create safe to retry: a unique value the client generates per task it means to create
+                 *     (a UUID, say), 1–255 printable ASCII characters, kept per user for at least 24 hours. A retry
+                 *     with the same key and the same body gets the original 201 (the same task, `Location` and
+                 *     body) and creates nothing; the same key with another body is 409, and so is a retry that
+                 *     arrives while the first request is still running.
+                 * @example 6f1c2a9e-3b1d-4f0e-9a57-3e0c1c4c8f21
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -1129,9 +1597,44 @@ export interface operations {
             201: components["responses"]["TaskCreated"];
             400: components["responses"]["MalformedJson"];
             401: components["responses"]["Unauthorized"];
+            409: components["responses"]["IdempotencyConflict"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    listMyTasksHead: {
+        parameters: {
+            query?: {
+                /** @description Which tasks by completion. */
+                status?: components["parameters"]["Status"];
+                /** @description The sort key (`title` sorts case-insensitively); ties are broken by `id` in the same direction. */
+                sort?: components["parameters"]["Sort"];
+                /** @description The sort direction. */
+                order?: components["parameters"]["Order"];
+                /**
+                 * @description Case-insensitive substring of the title or description; `%` and `_` match themselves.
+                 * @example milk
+                 */
+                q?: components["parameters"]["Query"];
+                /** @description The page size. */
+                limit?: components["parameters"]["Limit"];
+                /** @description Opaque position from a `Link rel="next"` URL; valid only with the same `sort`. */
+                cursor?: components["parameters"]["Cursor"];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: components["responses"]["TaskList"];
+            401: components["responses"]["Unauthorized"];
+            422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["Unavailable"];
         };
@@ -1139,7 +1642,13 @@ export interface operations {
     getMyTask: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description The `ETag`s the client holds (or `*`); when the task's current `ETag` is among them, the answer is 304 without a body.
+                 * @example "42-mi8r3kx0"
+                 */
+                "If-None-Match"?: components["parameters"]["IfNoneMatch"];
+            };
             path: {
                 /**
                  * @description The task's id.
@@ -1152,9 +1661,11 @@ export interface operations {
         requestBody?: never;
         responses: {
             200: components["responses"]["Task"];
+            304: components["responses"]["NotModified"];
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
             422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["Unavailable"];
         };
@@ -1162,7 +1673,17 @@ export interface operations {
     replaceMyTask: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description Write only if the task is still the version the client last saw: its `ETag` (or several,
+                 *     comma-separated), or `*` for any current version. When none matches the task's current
+                 *     `ETag`, the answer is 412 and nothing changes; a weak tag (`W/"…"`) never matches. A task
+                 *     that does not exist (or is another user's) is 404 either way. Without the header, the write
+                 *     applies to whatever version is current.
+                 * @example "42-mi8r3kx0"
+                 */
+                "If-Match"?: components["parameters"]["IfMatch"];
+            };
             path: {
                 /**
                  * @description The task's id.
@@ -1178,9 +1699,11 @@ export interface operations {
             400: components["responses"]["MalformedJson"];
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
+            412: components["responses"]["PreconditionFailed"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["Unavailable"];
         };
@@ -1188,7 +1711,17 @@ export interface operations {
     deleteMyTask: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description Write only if the task is still the version the client last saw: its `ETag` (or several,
+                 *     comma-separated), or `*` for any current version. When none matches the task's current
+                 *     `ETag`, the answer is 412 and nothing changes; a weak tag (`W/"…"`) never matches. A task
+                 *     that does not exist (or is another user's) is 404 either way. Without the header, the write
+                 *     applies to whatever version is current.
+                 * @example "42-mi8r3kx0"
+                 */
+                "If-Match"?: components["parameters"]["IfMatch"];
+            };
             path: {
                 /**
                  * @description The task's id.
@@ -1209,7 +1742,40 @@ export interface operations {
             };
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
+            412: components["responses"]["PreconditionFailed"];
             422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    getMyTaskHead: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description The `ETag`s the client holds (or `*`); when the task's current `ETag` is among them, the answer is 304 without a body.
+                 * @example "42-mi8r3kx0"
+                 */
+                "If-None-Match"?: components["parameters"]["IfNoneMatch"];
+            };
+            path: {
+                /**
+                 * @description The task's id.
+                 * @example 42
+                 */
+                task_id: components["parameters"]["TaskId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: components["responses"]["Task"];
+            304: components["responses"]["NotModified"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["Unavailable"];
         };
@@ -1217,7 +1783,17 @@ export interface operations {
     updateMyTask: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description Write only if the task is still the version the client last saw: its `ETag` (or several,
+                 *     comma-separated), or `*` for any current version. When none matches the task's current
+                 *     `ETag`, the answer is 412 and nothing changes; a weak tag (`W/"…"`) never matches. A task
+                 *     that does not exist (or is another user's) is 404 either way. Without the header, the write
+                 *     applies to whatever version is current.
+                 * @example "42-mi8r3kx0"
+                 */
+                "If-Match"?: components["parameters"]["IfMatch"];
+            };
             path: {
                 /**
                  * @description The task's id.
@@ -1233,9 +1809,11 @@ export interface operations {
             400: components["responses"]["MalformedJson"];
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
+            412: components["responses"]["PreconditionFailed"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["Unavailable"];
         };
@@ -1243,7 +1821,17 @@ export interface operations {
     toggleMyTaskCompletion: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description Write only if the task is still the version the client last saw: its `ETag` (or several,
+                 *     comma-separated), or `*` for any current version. When none matches the task's current
+                 *     `ETag`, the answer is 412 and nothing changes; a weak tag (`W/"…"`) never matches. A task
+                 *     that does not exist (or is another user's) is 404 either way. Without the header, the write
+                 *     applies to whatever version is current.
+                 * @example "42-mi8r3kx0"
+                 */
+                "If-Match"?: components["parameters"]["IfMatch"];
+            };
             path: {
                 /**
                  * @description The task's id.
@@ -1259,9 +1847,11 @@ export interface operations {
             400: components["responses"]["MalformedJson"];
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
+            412: components["responses"]["PreconditionFailed"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["Unavailable"];
         };

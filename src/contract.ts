@@ -3,7 +3,7 @@ import { join } from 'node:path'
 import { parse } from 'yaml'
 import { projectRoot } from './paths.js'
 
-export const httpMethods = ['get', 'put', 'post', 'delete', 'patch'] as const
+export const httpMethods = ['get', 'head', 'put', 'post', 'delete', 'patch'] as const
 export type HttpMethod = (typeof httpMethods)[number]
 
 export interface Operation {

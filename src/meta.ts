@@ -1,3 +1,4 @@
+import type { Response } from 'express'
 import { contract, contractYaml } from './contract.js'
 import type { Sql } from './db.js'
 import type { Handlers } from './operations.js'
@@ -29,7 +30,8 @@ const docsPage = `<!doctype html>
 export function metaHandlers(sql: Sql): MetaOperations {
   return {
     getWebApp: (_req, res) => {
-      res.set('Content-Security-Policy', webPageSecurityPolicy).set('Referrer-Policy', 'no-referrer').type('html').send(webPage)
+      res.set('Content-Security-Policy', webPageSecurityPolicy).set('Referrer-Policy', 'no-referrer')
+      sendText(res, 'text/html', webPage)
     },
     getHealth: (_req, res) => {
       res.json({ status: 'ok' })
@@ -41,13 +43,21 @@ export function metaHandlers(sql: Sql): MetaOperations {
       res.json({ status: 'ok' })
     },
     getDocs: (_req, res) => {
-      res.type('html').send(docsPage)
+      sendText(res, 'text/html', docsPage)
     },
     getContractJson: (_req, res) => {
       res.json(contract as Record<string, unknown>)
     },
     getContractYaml: (_req, res) => {
-      res.type('application/yaml').send(contractYaml)
+      sendText(res, 'application/yaml', contractYaml)
     },
   }
+}
+
+// Not res.send: its conditional-request handling would answer `If-None-Match: *` with a 304 that
+// these operations do not declare (they carry no validator to compare).
+function sendText(res: Response, type: string, text: string): void {
+  res.setHeader('Content-Type', `${type}; charset=utf-8`)
+  res.setHeader('Content-Length', Buffer.byteLength(text))
+  res.end(text)
 }

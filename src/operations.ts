@@ -29,16 +29,26 @@ export type OperationRequest<O extends OperationId> = O extends OperationId
 export type Handler<O extends OperationId> = (req: OperationRequest<O>, res: Response<SuccessBody<O>>) => void | Promise<void>
 
 interface Matched {
-  openapi?: { schema?: { operationId?: string }; pathParams?: Record<string, string> }
+  openapi?: {
+    schema?: { operationId?: string }
+    /** Coerced by the validator to the contract's types. */
+    pathParams?: Record<string, string>
+    /** As sent (percent-decoded); added by patches/express-openapi-validator+5.6.2.patch. */
+    rawPathParams?: Record<string, string>
+  }
 }
 
-/** What express-openapi-validator matched: the operation and the raw path parameters. */
+/** What express-openapi-validator matched: the operation and the path parameters. */
 export function matchedOperation(req: Request): Matched['openapi'] {
   return (req as Matched).openapi
 }
 
-/** Exactly one handler per operationId: a missing or extra one fails the type check. */
-export type Handlers = { [O in OperationId]: Handler<O> }
+// Every GET has a HEAD twin in the contract (`<operationId>Head`), answered by the GET's handler:
+// Node sends the status and headers of a response to HEAD and drops its body.
+type HeadOperationId = Extract<OperationId, `${string}Head`>
+
+/** Exactly one handler per operationId (HEAD twins excepted): a missing or extra one fails the type check. */
+export type Handlers = { [O in Exclude<OperationId, HeadOperationId>]: Handler<O> }
 
 /**
  * The route table is the contract: express-openapi-validator has already matched the request to one
@@ -46,11 +56,16 @@ export type Handlers = { [O in OperationId]: Handler<O> }
  * than by matching the path a second time. Every operation needs a handler, checked at start-up.
  */
 export function dispatchOperations(contract: Contract, handlers: Handlers): RequestHandler {
-  for (const { operation } of operationsOf(contract)) {
-    if (!handlers[operation.operationId as OperationId])
-      throw new Error(`No handler for operation ${operation.operationId}: run npm run codegen`)
-  }
   const byId = new Map(Object.entries(handlers) as unknown as [string, RequestHandler][])
+  const operations = operationsOf(contract)
+  for (const { path, method, operation } of operations) {
+    if (method === 'head') {
+      const get = operations.find((o) => o.path === path && o.method === 'get')?.operation.operationId
+      if (operation.operationId !== `${get}Head`) throw new Error(`HEAD ${path} must be named ${get}Head, after its GET`)
+      byId.set(operation.operationId, byId.get(get as string) as RequestHandler)
+    }
+    if (!byId.get(operation.operationId)) throw new Error(`No handler for operation ${operation.operationId}: run npm run codegen`)
+  }
   return (req, res, next) => {
     const matched = matchedOperation(req)
     const handler = byId.get(matched?.schema?.operationId as string)

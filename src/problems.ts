@@ -9,14 +9,21 @@ type ProblemType = ProblemBody['type']
 type Code = ProblemType extends `urn:todo-api:problem:${infer C}` ? C : never
 
 const kinds: Record<Code, { status: number; title: string }> = {
+  'bad-request': { status: 400, title: 'Bad Request' },
   'malformed-json': { status: 400, title: 'Malformed JSON' },
   unauthorized: { status: 401, title: 'Unauthorized' },
   forbidden: { status: 403, title: 'Forbidden' },
   'not-found': { status: 404, title: 'Not Found' },
   'method-not-allowed': { status: 405, title: 'Method Not Allowed' },
+  'request-timeout': { status: 408, title: 'Request Timeout' },
+  'idempotency-key-reused': { status: 409, title: 'Conflict' },
+  'idempotency-key-in-use': { status: 409, title: 'Conflict' },
+  'precondition-failed': { status: 412, title: 'Precondition Failed' },
   'payload-too-large': { status: 413, title: 'Payload Too Large' },
   'unsupported-media-type': { status: 415, title: 'Unsupported Media Type' },
   validation: { status: 422, title: 'Unprocessable Content' },
+  'rate-limited': { status: 429, title: 'Too Many Requests' },
+  'headers-too-large': { status: 431, title: 'Request Header Fields Too Large' },
   internal: { status: 500, title: 'Internal Server Error' },
   unavailable: { status: 503, title: 'Service Unavailable' },
 }
@@ -124,6 +131,8 @@ export function toProblem(error: unknown, req: Request): Problem {
   if (e.type === 'charset.unsupported' || e.type === 'encoding.unsupported' || status === 415) {
     return new Problem('unsupported-media-type', 'The request body must be application/json.')
   }
+  // query_canceled: statement_timeout (DATABASE_STATEMENT_TIMEOUT) stopped a query that took too long.
+  if (e.code === '57014') return new Problem('unavailable', 'The database took too long to answer; try again shortly.')
   if (isUnavailable(e)) return new Problem('unavailable', 'The database is unavailable; try again shortly.')
   switch (status) {
     case 400: {

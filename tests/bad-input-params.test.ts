@@ -34,6 +34,13 @@ describe('422: task_id that is not a positive integer', () => {
     ['NaN', 'NaN'],
     ['true', 'true'],
     ['a space', '%20'],
+    // Numerals that Number() reads as integers, but that are not how an id is written (issue 7).
+    ['1e3 (exponent)', '1e3'],
+    ['0x10 (hexadecimal)', '0x10'],
+    ['01 (leading zero)', '01'],
+    ['+1 (sign)', '%2B1'],
+    ['1.0 (fraction point)', '1.0'],
+    ['" 1" (leading space)', '%201'],
   ]
   const cases = ids.flatMap(([id, raw]) =>
     operations.map(([op, o]): [string, { raw: string } & typeof o] => [`${id} on ${op}`, { raw, ...o }]),
@@ -64,6 +71,11 @@ describe('422: list query parameters', () => {
     ['limit=-1', { query: 'limit=-1', where: 'limit' }],
     ['limit=Infinity', { query: 'limit=Infinity', where: 'limit' }],
     ['limit=1e999', { query: 'limit=1e999', where: 'limit' }],
+    ['limit=1e2 (exponent)', { query: 'limit=1e2', where: 'limit' }],
+    ['limit=0x10 (hexadecimal)', { query: 'limit=0x10', where: 'limit' }],
+    ['limit=010 (leading zero)', { query: 'limit=010', where: 'limit' }],
+    ['limit=%2B5 (sign)', { query: 'limit=%2B5', where: 'limit' }],
+    ['limit=5.0 (fraction point)', { query: 'limit=5.0', where: 'limit' }],
     ['q= (empty)', { query: 'q=', where: 'q' }],
     ['q of 201 characters', { query: `q=${'a'.repeat(201)}`, where: 'q' }],
     ['q of 201 emoji', { query: `q=${encodeURIComponent('😀'.repeat(201))}`, where: 'q' }],
@@ -187,10 +199,13 @@ describe('405: a known path with a method it does not declare, with Allow', () =
       .filter(Boolean)
       .sort()
   const cases: [string, { method: string; rest: (id: number) => string; allow: string[]; body?: unknown }][] = [
-    ['POST /api/tasks/1', { method: 'POST', rest: (id) => `/${id}`, allow: ['DELETE', 'GET', 'PATCH', 'PUT'], body: { title: 'x' } }],
-    ['DELETE /api/tasks', { method: 'DELETE', rest: () => '', allow: ['GET', 'POST'] }],
-    ['PUT /api/tasks', { method: 'PUT', rest: () => '', allow: ['GET', 'POST'], body: { title: 'x' } }],
-    ['PATCH /api/tasks', { method: 'PATCH', rest: () => '', allow: ['GET', 'POST'], body: { completed: true } }],
+    [
+      'POST /api/tasks/1',
+      { method: 'POST', rest: (id) => `/${id}`, allow: ['DELETE', 'GET', 'HEAD', 'PATCH', 'PUT'], body: { title: 'x' } },
+    ],
+    ['DELETE /api/tasks', { method: 'DELETE', rest: () => '', allow: ['GET', 'HEAD', 'POST'] }],
+    ['PUT /api/tasks', { method: 'PUT', rest: () => '', allow: ['GET', 'HEAD', 'POST'], body: { title: 'x' } }],
+    ['PATCH /api/tasks', { method: 'PATCH', rest: () => '', allow: ['GET', 'HEAD', 'POST'], body: { completed: true } }],
     ['GET …/complete', { method: 'GET', rest: (id) => `/${id}/complete`, allow: ['PATCH'] }],
     ['PUT …/complete', { method: 'PUT', rest: (id) => `/${id}/complete`, allow: ['PATCH'], body: { completed: true } }],
     ['POST …/complete', { method: 'POST', rest: (id) => `/${id}/complete`, allow: ['PATCH'] }],
@@ -206,9 +221,9 @@ describe('405: a known path with a method it does not declare, with Allow', () =
   })
 
   test.each([
-    ['POST /health', '/health', ['GET']],
-    ['DELETE /openapi.json', '/openapi.json', ['GET']],
-    ['PUT /docs', '/docs', ['GET']],
+    ['POST /health', '/health', ['GET', 'HEAD']],
+    ['DELETE /openapi.json', '/openapi.json', ['GET', 'HEAD']],
+    ['PUT /docs', '/docs', ['GET', 'HEAD']],
   ])('%s', async (_, path, allow) => {
     const sent = await send(server, path, { method: path === '/health' ? 'POST' : path === '/docs' ? 'PUT' : 'DELETE' })
     expectProblem(sent, 405)

@@ -107,36 +107,121 @@ export async function createTask(sql: Sql, user_id: string, fields: components['
   return task as Task
 }
 
+/** What a create with an Idempotency-Key came to. */
+export type KeyedCreate =
+  | { outcome: 'created' | 'replayed'; id: number; body: string; location: string }
+  | { outcome: 'reused' }
+  | { outcome: 'in-use' }
+
+// Keys are kept at least this long; an older one is forgotten, and a request may use it again.
+const keyLifetime = '24 hours'
+
+/**
+ * Creates a task at most once per (user, Idempotency-Key): the first request stores the key with a
+ * fingerprint of its body and the response it got, in the transaction that creates the task; a
+ * retry with the same body gets that response again, one with another body is `reused`. A
+ * transaction-level advisory lock on the key makes a duplicate that arrives while the first is still
+ * running `in-use` at once, rather than waiting for it or creating a second task; it is taken
+ * before the key is read, so a request that gets it sees whatever an earlier holder committed.
+ */
+export async function createTaskOnce(
+  sql: Sql,
+  user_id: string,
+  key: string,
+  fingerprint: string,
+  fields: components['schemas']['TaskCreate'],
+  locationOf: (id: number) => string,
+): Promise<KeyedCreate> {
+  return sql.begin(async (tx): Promise<KeyedCreate> => {
+    const [lock] = await tx`select pg_try_advisory_xact_lock(hashtextextended(${`${user_id}\n${key}`}, 0)) as held`
+    if (!lock?.held) return { outcome: 'in-use' }
+    const [stored] = await tx<{ fingerprint: string; task_id: number; body: string; location: string }[]>`
+      select fingerprint, task_id, body, location from idempotency_keys
+      where user_id = ${user_id} and key = ${key} and created_at > now() - ${keyLifetime}::interval
+    `
+    if (stored) {
+      if (stored.fingerprint !== fingerprint) return { outcome: 'reused' }
+      return { outcome: 'replayed', id: stored.task_id, body: stored.body, location: stored.location }
+    }
+    const task = await createTask(tx as unknown as Sql, user_id, fields)
+    const body = JSON.stringify(task)
+    const location = locationOf(task.id)
+    await tx`
+      insert into idempotency_keys (user_id, key, fingerprint, task_id, body, location)
+      values (${user_id}, ${key}, ${fingerprint}, ${task.id}, ${body}, ${location})
+      on conflict (user_id, key) do update
+        set fingerprint = excluded.fingerprint, task_id = excluded.task_id, body = excluded.body,
+            location = excluded.location, created_at = excluded.created_at
+    `
+    return { outcome: 'created', id: task.id, body, location }
+  })
+}
+
+/** Forgets the Idempotency-Keys older than their lifetime. */
+export async function pruneIdempotencyKeys(sql: Sql): Promise<number> {
+  const { count } = await sql`delete from idempotency_keys where created_at <= now() - ${keyLifetime}::interval`
+  return count
+}
+
 export async function getTask(sql: Sql, user_id: string, id: number): Promise<Task | undefined> {
   const [task] = await sql<Task[]>`select ${sql(columns)} from tasks where user_id = ${user_id} and id = ${id}`
   return task
 }
 
+/**
+ * Which versions of a task a write applies to: `undefined` for any (no If-Match), else the
+ * `updated_at` instants it accepts (from the ETags in If-Match). The check and the write are one
+ * statement: of concurrent writes naming the same version, the first to lock the row wins, and the
+ * others, re-reading it (READ COMMITTED re-checks the WHERE clause on the row they waited for),
+ * find a newer version and write nothing.
+ */
+export type Versions = readonly string[] | undefined
+
+const ofVersion = (sql: Sql, versions: Versions) =>
+  versions === undefined ? sql`` : sql`and updated_at = any(${versions as string[]}::timestamptz[])`
+
 /** Sets the given fields; omitted ones keep their value. updated_at strictly increases on every change. */
-export async function updateTask(sql: Sql, user_id: string, id: number, changes: TaskChanges): Promise<Task | undefined> {
+export async function updateTask(
+  sql: Sql,
+  user_id: string,
+  id: number,
+  changes: TaskChanges,
+  versions?: Versions,
+): Promise<Task | undefined> {
   const keys = (['title', 'description', 'completed'] as const).filter((c) => changes[c] !== undefined)
   const [task] = await sql<Task[]>`
     update tasks set ${sql(changes, keys)}, ${touch(sql)}
-    where user_id = ${user_id} and id = ${id}
+    where user_id = ${user_id} and id = ${id} ${ofVersion(sql, versions)}
     returning ${sql(columns)}
   `
   return task
 }
 
 /** Sets `completed`, or flips it when no value is given. */
-export async function completeTask(sql: Sql, user_id: string, id: number, completed?: boolean): Promise<Task | undefined> {
+export async function completeTask(
+  sql: Sql,
+  user_id: string,
+  id: number,
+  completed?: boolean,
+  versions?: Versions,
+): Promise<Task | undefined> {
   const value = completed === undefined ? sql`not completed` : sql`${completed}`
   const [task] = await sql<Task[]>`
     update tasks set completed = ${value}, ${touch(sql)}
-    where user_id = ${user_id} and id = ${id}
+    where user_id = ${user_id} and id = ${id} ${ofVersion(sql, versions)}
     returning ${sql(columns)}
   `
   return task
 }
 
-export async function deleteTask(sql: Sql, user_id: string, id: number): Promise<boolean> {
-  const { count } = await sql`delete from tasks where user_id = ${user_id} and id = ${id}`
+export async function deleteTask(sql: Sql, user_id: string, id: number, versions?: Versions): Promise<boolean> {
+  const { count } = await sql`delete from tasks where user_id = ${user_id} and id = ${id} ${ofVersion(sql, versions)}`
   return count === 1
+}
+
+export async function taskExists(sql: Sql, user_id: string, id: number): Promise<boolean> {
+  const rows = await sql`select from tasks where user_id = ${user_id} and id = ${id}`
+  return rows.length === 1
 }
 
 // Millisecond timestamps could repeat within one millisecond; never let updated_at stand still.

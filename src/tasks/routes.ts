@@ -1,17 +1,24 @@
+import { createHash } from 'node:crypto'
+import type { Request, Response } from 'express'
 import { userOf } from '../auth.js'
 import type { Sql } from '../db.js'
 import type { Handler, Handlers } from '../operations.js'
 import { invalid, Problem } from '../problems.js'
+import { etagOf, noneMatchHolds, versionsAccepted } from './etag.js'
 import {
   completeTask,
   createTask,
+  createTaskOnce,
   deleteTask,
   getTask,
   type ListOptions,
   listTasks,
   type Position,
+  pruneIdempotencyKeys,
   type Task,
+  taskExists,
   updateTask,
+  type Versions,
 } from './repository.js'
 
 type TaskOperations = Pick<
@@ -47,33 +54,64 @@ export function taskHandlers(sql: Sql): TaskOperations {
     res.json(page.tasks)
   }
 
+  const pruning = idempotencyKeyPruning(sql)
   const create: Handler<'createTask' | 'createMyTask'> = async (req, res) => {
-    const task = await createTask(sql, userOf(req), req.body)
+    const user_id = userOf(req)
+    const locationOf = (id: number) => `${req.path.replace(/\/$/, '')}/${id}`
+    const key = req.headers['idempotency-key'] as string | undefined
+    if (key === undefined) {
+      const task = await createTask(sql, user_id, req.body)
+      res.status(201).location(locationOf(task.id))
+      return sendTask(res, task)
+    }
+    pruning()
+    const result = await createTaskOnce(sql, user_id, key, fingerprintOf(req.body), req.body, locationOf)
+    if (result.outcome === 'reused') {
+      throw new Problem('idempotency-key-reused', 'This Idempotency-Key was already used with a different request body; use a new key.')
+    }
+    if (result.outcome === 'in-use') {
+      throw new Problem('idempotency-key-in-use', 'A request with this Idempotency-Key is still running; retry shortly.')
+    }
+    // The stored response, byte for byte: the same task, body and Location as the first answer.
     res
       .status(201)
-      .location(`${req.path.replace(/\/$/, '')}/${task.id}`)
-      .json(task)
+      .location(result.location)
+      .setHeader('ETag', etagOf(JSON.parse(result.body) as Task))
+    if (result.outcome === 'replayed') res.setHeader('Idempotent-Replayed', 'true')
+    res.type('application/json').end(result.body)
   }
 
   const get: Handler<'getTask' | 'getMyTask'> = async (req, res) => {
     const id = Number(req.params.task_id)
-    res.json(found(await getTask(sql, userOf(req), id), id))
+    const task = found(await getTask(sql, userOf(req), id), id)
+    const ifNoneMatch = req.headers['if-none-match']
+    if (ifNoneMatch !== undefined && !noneMatchHolds(ifNoneMatch, etagOf(task))) {
+      res.status(304).setHeader('ETag', etagOf(task))
+      return void res.end()
+    }
+    sendTask(res, task)
   }
 
   // PUT and PATCH differ only in what the contract requires of the body.
   const update: Handler<'replaceTask' | 'replaceMyTask' | 'updateTask' | 'updateMyTask'> = async (req, res) => {
     const id = Number(req.params.task_id)
-    res.json(found(await updateTask(sql, userOf(req), id, req.body), id))
+    const versions = versionsOf(req, id)
+    const task = versions?.length === 0 ? undefined : await updateTask(sql, userOf(req), id, req.body, versions)
+    sendTask(res, task ?? (await failure(sql, userOf(req), id, versions)))
   }
 
   const complete: Handler<'toggleTaskCompletion' | 'toggleMyTaskCompletion'> = async (req, res) => {
     const id = Number(req.params.task_id)
-    res.json(found(await completeTask(sql, userOf(req), id, req.body?.completed), id))
+    const versions = versionsOf(req, id)
+    const task = versions?.length === 0 ? undefined : await completeTask(sql, userOf(req), id, req.body?.completed, versions)
+    sendTask(res, task ?? (await failure(sql, userOf(req), id, versions)))
   }
 
   const remove: Handler<'deleteTask' | 'deleteMyTask'> = async (req, res) => {
     const id = Number(req.params.task_id)
-    if (!(await deleteTask(sql, userOf(req), id))) throw notFound(id)
+    const versions = versionsOf(req, id)
+    const deleted = versions?.length !== 0 && (await deleteTask(sql, userOf(req), id, versions))
+    if (!deleted) await failure(sql, userOf(req), id, versions)
     res.status(204).end()
   }
 
@@ -101,6 +139,50 @@ function found(task: Task | undefined, id: number): Task {
 }
 
 const notFound = (id: number) => new Problem('not-found', `Task ${id} does not exist.`)
+
+/** A single task, with its ETag. */
+function sendTask(res: Response, task: Task): void {
+  res.setHeader('ETag', etagOf(task))
+  res.json(task)
+}
+
+/** The versions of task `id` that the request's If-Match accepts; undefined when any will do. */
+function versionsOf(req: Pick<Request, 'headers'>, id: number): Versions {
+  const ifMatch = req.headers['if-match']
+  if (ifMatch === undefined) return undefined
+  const versions = versionsAccepted(ifMatch, id)
+  return versions === '*' ? undefined : versions
+}
+
+/**
+ * Why a write to task `id` wrote nothing: it does not exist (or is another user's: 404 either way,
+ * so that If-Match never reveals a task), or it exists in a version If-Match does not accept (412).
+ */
+async function failure(sql: Sql, user_id: string, id: number, versions: Versions): Promise<never> {
+  if (versions === undefined || !(await taskExists(sql, user_id, id))) throw notFound(id)
+  throw new Problem(
+    'precondition-failed',
+    `Task ${id} has changed since it was read (If-Match does not match its ETag); fetch it again, then retry.`,
+  )
+}
+
+// The body as the contract read it, keys sorted: the same request, however its JSON was spelled.
+function fingerprintOf(body: Record<string, unknown>): string {
+  const canonical = JSON.stringify(Object.fromEntries(Object.entries(body).sort(([a], [b]) => (a < b ? -1 : 1))))
+  return createHash('sha256').update(canonical).digest('hex')
+}
+
+// Expired Idempotency-Keys are deleted by the process that next uses one, at most once an hour.
+function idempotencyKeyPruning(sql: Sql): () => void {
+  let last = 0
+  return () => {
+    if (Date.now() - last < 3_600_000) return
+    last = Date.now()
+    pruneIdempotencyKeys(sql).catch(() => {
+      last = 0 // try again with the next key
+    })
+  }
+}
 
 // The cursor is the last row's sort value and id, bound to the sort it was made for.
 function encodeCursor(sort: string, { value, id }: Position): string {

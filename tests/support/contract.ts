@@ -80,6 +80,11 @@ export function violations(method: string, pathname: string, response: { status:
   }
   if (!mediaType || !(mediaType in content)) return [...problems, `${where}: content type ${mediaType} not declared`]
   if (response.status >= 400 && mediaType !== 'application/problem+json') problems.push(`${where}: error is not problem+json`)
+  // The answer to HEAD is GET's without the body (RFC 9110 §9.3.2).
+  if (method.toUpperCase() === 'HEAD') {
+    if (response.body !== '') problems.push(`${where}: a HEAD response has a body`)
+    return problems
+  }
   const schemaPointer = `${pointer}/content/${pointerSegment(mediaType)}/schema`
   const value = mediaType.endsWith('json') ? JSON.parse(response.body) : response.body
   const validate = validatorAt(resolve(schemaPointer).pointer)
