@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer'
 import { createServer, IncomingMessage, type Server, ServerResponse } from 'node:http'
 import { createRequire } from 'node:module'
 import { dirname } from 'node:path'
@@ -7,28 +8,34 @@ import * as OpenApiValidator from 'express-openapi-validator'
 import type { Logger } from 'pino'
 import typeis from 'type-is'
 import { bearerAuth, type Verify } from './auth.js'
+import { type ClientErrorDeps, clientErrorHandler } from './client-errors.js'
 import type { Config } from './config.js'
-import { contract } from './contract.js'
+import { contract, type HttpMethod, operationsOf } from './contract.js'
 import type { Sql } from './db.js'
 import { requestLogger } from './logger.js'
 import { metaHandlers } from './meta.js'
 import { dispatchOperations, matchedOperation } from './operations.js'
 import { type FieldError, invalid, Problem, problemHandler } from './problems.js'
+import type { RateLimiter } from './rate-limit.js'
 import { taskHandlers } from './tasks/routes.js'
 import { webAssets } from './web/assets.js'
 
 export interface AppDeps {
   sql: Sql
   verify: Verify
-  config: Pick<Config, 'corsOrigins' | 'validateResponses'>
+  config: Pick<Config, 'corsOrigins' | 'validateResponses' | 'trustProxy'>
   logger: Logger
+  /** Per user and per client address; none: no limits. */
+  rateLimiter?: RateLimiter
 }
 
 /** The whole API as an Express app that is not listening yet. */
-export function createApp({ sql, verify, config, logger }: AppDeps): Express {
+export function createApp({ sql, verify, config, logger, rateLimiter }: AppDeps): Express {
   const app = express()
   app.disable('x-powered-by')
-  app.set('etag', false) // the contract declares no ETag (yet); see normalizeHeaders
+  // req.ip: the peer, or what a trusted proxy says in X-Forwarded-For (TRUST_PROXY).
+  app.set('trust proxy', config.trustProxy)
+  app.set('etag', false) // tasks carry their own ETag (src/tasks/etag.ts); nothing else is cached
   app.response.json = sendJson
 
   // 1. Request id (accepted or generated, always returned) and one log line per request.
@@ -39,7 +46,18 @@ export function createApp({ sql, verify, config, logger }: AppDeps): Express {
   const corsHeaders = cors({
     origin: (origin, callback) => callback(null, origin !== undefined && allowedOrigins.has(origin) ? origin : false),
     credentials: true,
-    exposedHeaders: ['Link', 'Location', 'ETag', 'X-Request-Id'],
+    exposedHeaders: [
+      'Link',
+      'Location',
+      'ETag',
+      'Idempotent-Replayed',
+      'X-Request-Id',
+      'Retry-After',
+      'RateLimit-Limit',
+      'RateLimit-Remaining',
+      'RateLimit-Reset',
+      'RateLimit-Policy',
+    ],
     maxAge: 600,
   })
   app.use((req, res, next) => {
@@ -48,6 +66,9 @@ export function createApp({ sql, verify, config, logger }: AppDeps): Express {
     if (req.headers.origin === undefined) return next()
     corsHeaders(req, res, next)
   })
+  // Then the client address's rate limit (when on; never /health and /ready), after CORS so that a
+  // page can read its 429 and Retry-After.
+  if (rateLimiter?.byAddress) app.use(rateLimiter.byAddress)
 
   // 3. The assets of the two HTML pages the contract declares (/docs and /), each under one fixed prefix:
   // the only paths the contract does not declare.
@@ -56,7 +77,7 @@ export function createApp({ sql, verify, config, logger }: AppDeps): Express {
 
   // 4. Request headers as the contract reads them, then JSON bodies up to 64 KiB. Any JSON value
   // parses, so a non-object is a 422 from the contract, not a 400.
-  app.use(normalizeHeaders, express.json({ limit: '64kb', strict: false }))
+  app.use(normalizeHeaders, express.json({ limit: '64kb', strict: false, verify: checkUtf8 }))
 
   // 5. The contract: bearer security (401/403), then the request (422/404/405/415); responses outside production.
   app.use(
@@ -66,10 +87,11 @@ export function createApp({ sql, verify, config, logger }: AppDeps): Express {
       // allErrors: a form shows every field's problem at once (the 64 KiB body limit bounds the list).
       validateRequests: { allowUnknownQueryParameters: false, allErrors: true },
       validateResponses: config.validateResponses,
-      validateSecurity: { handlers: { bearerAuth: bearerAuth(verify) } },
+      // The user's rate limit counts once the token is verified: its 429 comes before request validation.
+      validateSecurity: { handlers: { bearerAuth: rateLimiter ? rateLimiter.byUser(bearerAuth(verify)) : bearerAuth(verify) } },
       fileUploader: false, // the contract takes no multipart bodies: no multipart step on every request
     }),
-    rejectNonFiniteNumbers,
+    refuseMisreadInput,
   )
 
   // 6. The handler of the operation the validator matched (both URL spellings share each function).
@@ -89,49 +111,141 @@ export function createApp({ sql, verify, config, logger }: AppDeps): Express {
  * every later property access on them slow. Here they are created as instances of subclasses whose
  * prototypes Express then uses as its own, so its swap changes nothing; subclasses (rather than
  * functions calling the Node constructors) keep V8's in-object layout for their fields as well.
+ * Slow requests are cut off after the configured timeouts, and requests Node refuses get problem+json.
  */
-export function createHttpServer(app: Express): Server {
+export function createHttpServer(app: Express, { config, logger }: ClientErrorDeps): Server {
   class AppRequest extends IncomingMessage {}
   class AppResponse<R extends IncomingMessage = IncomingMessage> extends ServerResponse<R> {}
   Object.setPrototypeOf(AppRequest.prototype, app.request)
   Object.setPrototypeOf(AppResponse.prototype, app.response)
   app.request = AppRequest.prototype as unknown as Express['request']
   app.response = AppResponse.prototype as unknown as Express['response']
-  return createServer({ IncomingMessage: AppRequest, ServerResponse: AppResponse }, app)
+  const { request, headers, keepAlive } = config.timeouts
+  const server = createServer(
+    {
+      IncomingMessage: AppRequest,
+      ServerResponse: AppResponse,
+      requestTimeout: request,
+      headersTimeout: headers,
+      // Node looks for requests over their time every 30 s by default: a slow one would be cut off that late.
+      connectionsCheckingInterval: Math.min(1000, headers / 4),
+    },
+    app,
+  )
+  server.keepAliveTimeout = keepAlive
+  return server.on('clientError', clientErrorHandler({ config, logger }))
 }
 
 // swagger-ui-dist's own entry loads its 1.5 MB browser bundle into the server: only its folder is needed.
 const swaggerUiFolder = dirname(createRequire(import.meta.url).resolve('swagger-ui-dist/package.json'))
 
-// The contract declares no 304: Express would answer `If-None-Match: *` with one even without an ETag.
 // A body-less request has no media type, whatever header it carries (frontends send
 // Content-Type: application/json on GET and DELETE too); an empty body (Content-Length: 0, as fetch
-// sends on a body-less PATCH whatever the Content-Type) is read as JSON, i.e. `{}`. A body without
-// a Content-Type is application/octet-stream (RFC 9110 §8.3): a 415, even where a body is optional,
-// never silently ignored. JSON is always UTF-8 (RFC 8259), so a charset parameter is ignored rather than refused.
+// sends on a body-less PATCH whatever the Content-Type) is read as JSON, i.e. `{}`. A body of any
+// other type, or of none (application/octet-stream, RFC 9110 §8.3), or of a type that does not parse
+// (`; charset=utf-8`), is never read: it is a 415, even where a body is optional, never silently
+// ignored. JSON is always UTF-8 (RFC 8259), so a charset parameter is ignored rather than refused.
 const normalizeHeaders: RequestHandler = (req, _res, next) => {
-  delete req.headers['if-none-match']
-  delete req.headers['if-modified-since']
   if (!typeis.hasBody(req)) delete req.headers['content-type']
   else if (req.headers['content-length'] === '0' || typeis(req, ['application/json'])) req.headers['content-type'] = 'application/json'
-  else if (!req.headers['content-type']) req.headers['content-type'] = 'application/octet-stream'
+  else {
+    req.headers['content-type'] ||= 'application/octet-stream'
+    unreadBodies.add(req)
+  }
   next()
 }
 
-// ajv coerces `Infinity` and overflowing numerals (`1e999`, 309+ digits) in the path and query to
-// Infinity, then skips every numeric check (ajv-validator/ajv#2212): refuse what the contract refuses.
-const rejectNonFiniteNumbers: RequestHandler = (req, _res, next) => {
+const unreadBodies = new WeakSet<object>()
+const notUtf8 = new WeakSet<object>()
+
+// body-parser decodes bytes that are not UTF-8 to U+FFFD: note it, so that they are refused, not stored.
+function checkUtf8(req: object, _res: unknown, body: Buffer): void {
+  if (!isUtf8(body)) notUtf8.add(req)
+}
+
+// Integer parameters of each operation, by operationId: their text must be a plain decimal numeral.
+const integerParameters = new Map(
+  operationsOf(contract).map(({ path, method, operation }) => [operation.operationId, integerParametersOf(path, method)]),
+)
+
+/**
+ * What the validator lets through but reads differently from what was sent, refused with the
+ * contract's 422 (or 415) instead of being reinterpreted:
+ * - ajv coerces numerals with Number(): `1e3`, `0x10`, `01`, `+1`, ` 1` pass as integers, and
+ *   `1e999` as Infinity, which skips every numeric check (ajv-validator/ajv#2212): an integer
+ *   parameter must be written as a plain decimal numeral, and be finite;
+ * - strings with lone UTF-16 surrogates (`"\ud800"` in JSON) or bytes that are not UTF-8 would be
+ *   stored as U+FFFD: each such body field is named;
+ * - a body the JSON parser never read (see normalizeHeaders) where the operation takes one.
+ */
+const refuseMisreadInput: RequestHandler = (req, _res, next) => {
+  const matched = matchedOperation(req)
+  const parameters = integerParameters.get(matched?.schema?.operationId as string)
+  if (unreadBodies.has(req) && parameters?.takesBody)
+    throw new Problem('unsupported-media-type', 'The request body must be application/json.')
   const errors: FieldError[] = []
-  const check = (location: FieldError['location'], params: Record<string, unknown>) => {
-    for (const path in params) {
-      const value = params[path]
-      if (typeof value === 'number' && !Number.isFinite(value)) errors.push({ location, path, message: 'must be a finite number' })
+  if (parameters?.path.length || parameters?.query.length) {
+    const query = parameters.query.length ? new URLSearchParams(req.originalUrl.split('?')[1] ?? '') : undefined
+    const check = (location: FieldError['location'], name: string, raw: string | null | undefined) => {
+      if (raw === null || raw === undefined) return
+      if (!/^-?(0|[1-9][0-9]*)$/.test(raw)) errors.push({ location, path: name, message: 'must be a plain decimal integer' })
+      else if (!Number.isSafeInteger(Number(raw))) errors.push({ location, path: name, message: 'must be a finite number' })
+    }
+    for (const name of parameters.path) check('path', name, matched?.rawPathParams?.[name])
+    for (const name of parameters.query) check('query', name, query?.get(name))
+  }
+  if (req.body !== undefined && typeof req.body === 'object') {
+    const invalidUtf8 = notUtf8.has(req)
+    findMisreadStrings(req.body, '', invalidUtf8, errors)
+    if (invalidUtf8 && !errors.some((e) => e.location === 'body')) {
+      errors.push({ location: 'body', path: '', message: 'must be UTF-8' })
     }
   }
-  check('path', matchedOperation(req)?.pathParams ?? {})
-  check('query', req.query ?? {})
   if (errors.length === 0) return next()
   throw invalid(errors)
+}
+
+function findMisreadStrings(value: unknown, path: string, invalidUtf8: boolean, errors: FieldError[]): void {
+  if (typeof value === 'string') {
+    if (!(value as string & { isWellFormed(): boolean }).isWellFormed()) {
+      errors.push({ location: 'body', path, message: 'must not contain unpaired UTF-16 surrogates' })
+    } else if (invalidUtf8 && value.includes('\ufffd')) {
+      errors.push({ location: 'body', path, message: 'must be UTF-8 (the body has bytes that are not)' })
+    }
+  } else if (typeof value === 'object' && value !== null) {
+    for (const [key, child] of Object.entries(value)) {
+      findMisreadStrings(child, `${path}/${key.replace(/~/g, '~0').replace(/\//g, '~1')}`, invalidUtf8, errors)
+    }
+  }
+}
+
+/** The names of an operation's integer path and query parameters, and whether it takes a body. */
+function integerParametersOf(path: string, method: HttpMethod) {
+  const item = contract.paths[path] as { parameters?: unknown[] } & Record<string, { parameters?: unknown[]; requestBody?: unknown }>
+  const all = [...(item.parameters ?? []), ...(item[method]?.parameters ?? [])].map((p) => resolveRef(p) as Parameter)
+  const integers = all.filter((p) => (resolveRef(p.schema) as { type?: string } | undefined)?.type === 'integer')
+  return {
+    path: integers.filter((p) => p.in === 'path').map((p) => p.name),
+    query: integers.filter((p) => p.in === 'query').map((p) => p.name),
+    takesBody: item[method]?.requestBody !== undefined,
+  }
+}
+
+interface Parameter {
+  name: string
+  in: string
+  schema?: unknown
+}
+
+function resolveRef(node: unknown): unknown {
+  const ref = (node as { $ref?: string } | undefined)?.$ref
+  if (!ref) return node
+  return resolveRef(
+    ref
+      .slice(2)
+      .split('/')
+      .reduce<unknown>((at, key) => (at as Record<string, unknown>)[key], contract),
+  )
 }
 
 // Express's res.json goes through res.send (charset negotiation, ETag and freshness checks the API

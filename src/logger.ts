@@ -39,6 +39,11 @@ export function flushLogs(logger: Logger): void {
   }
 }
 
+/** The client's `X-Request-Id` when it is a sane one (at most 128 word characters, `.`, `:`, `-`), else a fresh UUID. */
+export function requestIdOf(given: unknown): string {
+  return typeof given === 'string' && given.length <= 128 && /^[\w.:-]+$/.test(given) ? given : randomUUID()
+}
+
 /**
  * Takes or makes the request id (returned as X-Request-Id), then logs one line when the exchange ends:
  * the response sent, or the connection closed before it was (`aborted`, at warn level).
@@ -46,8 +51,7 @@ export function flushLogs(logger: Logger): void {
 export function requestLogger(logger: Logger, operationOf: (req: Request) => string | undefined): RequestHandler {
   return (req, res, next) => {
     const started = process.hrtime.bigint()
-    const given = req.headers['x-request-id']
-    req.id = typeof given === 'string' && given.length <= 128 && /^[\w.:-]+$/.test(given) ? given : randomUUID()
+    req.id = requestIdOf(req.headers['x-request-id'])
     res.setHeader('X-Request-Id', req.id)
     res.once('close', () => {
       const status = res.statusCode

@@ -1,7 +1,7 @@
 import cluster, { type Worker } from 'node:cluster'
 import { createVerifier, developmentSecret, mintToken } from './auth.js'
 import { type Config, ConfigError, readConfig } from './config.js'
-import { openDatabase, openPool } from './db.js'
+import { checkStatementTimeout, openDatabase, openPool } from './db.js'
 import { createLogger, flushLogs } from './logger.js'
 import { migrate } from './migrate.js'
 
@@ -43,6 +43,7 @@ async function primary(config: Config): Promise<void> {
     await database.close()
     exit(1)
   }
+  await checkStatementTimeout(config, database.poolUrl, logger)
 
   const port =
     config.workers === 1
@@ -66,15 +67,18 @@ async function primary(config: Config): Promise<void> {
 async function serve(config: Config, auth: Config['auth'], databaseUrl: string, afterStop?: () => Promise<void>): Promise<number> {
   // Imported here, so that a primary that only forks workers never loads Express and the validator.
   const { createApp, createHttpServer } = await import('./app.js')
+  const { createRateLimiter } = await import('./rate-limit.js')
   const sql = openPool(config, databaseUrl)
-  const app = createApp({ sql, verify: createVerifier(auth), config, logger })
-  const server = createHttpServer(app)
+  const rateLimiter = createRateLimiter(sql, config, { logger })
+  const app = createApp({ sql, verify: createVerifier(auth), config, logger, rateLimiter })
+  const server = createHttpServer(app, { config, logger })
   try {
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject).listen({ port: config.port, host: config.host }, resolve)
     })
   } catch (error) {
     logger.fatal({ err: error }, 'start-up failed')
+    await rateLimiter.close()
     await sql.end()
     await afterStop?.()
     exit(1)
@@ -85,6 +89,7 @@ async function serve(config: Config, auth: Config['auth'], databaseUrl: string, 
     server.closeIdleConnections()
     setTimeout(() => server.closeAllConnections(), 10_000).unref()
     await closed
+    await rateLimiter.close()
     await sql.end({ timeout: 10 })
     await afterStop?.()
     if (cluster.isPrimary) logger.info('stopped')

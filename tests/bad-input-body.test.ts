@@ -232,6 +232,41 @@ describe('422: PATCH needs at least one field', () => {
   })
 })
 
+// JSON can spell strings that are not Unicode text, and a body can carry bytes that are not UTF-8:
+// both would be stored as U+FFFD (PostgreSQL holds valid UTF-8 only), so both are refused, naming
+// the field, rather than changed silently (issue 7).
+describe('422: text that is not valid Unicode or not UTF-8', () => {
+  const raw = (prefix: string, bytes: number[], suffix: string) =>
+    new Uint8Array([...Buffer.from(prefix), ...bytes, ...Buffer.from(suffix)])
+  const bad: [string, (w: Write) => string | Uint8Array, Where[]][] = [
+    ['a lone high surrogate in title', () => '{"title":"Buy \\ud800 milk"}', ['body /title']],
+    ['a lone low surrogate at the end of title', () => '{"title":"Buy milk\\udc00"}', ['body /title']],
+    ['surrogates in the wrong order in description', () => '{"title":"x","description":"\\ude00\\ud83d"}', ['body /description']],
+    [
+      'a lone surrogate in title and in description',
+      () => '{"title":"\\ud800","description":"\\udfff"}',
+      ['body /title', 'body /description'],
+    ],
+    ['an invalid UTF-8 byte (0xff) in title', () => raw('{"title":"Buy ', [0xff], ' milk"}'), ['body /title']],
+    ['a truncated UTF-8 sequence in description', () => raw('{"title":"x","description":"caf', [0xc3], '"}'), ['body /description']],
+    ['an overlong encoding of "/" in title', () => raw('{"title":"a', [0xc0, 0xaf], 'b"}'), ['body /title']],
+    ['a UTF-8-encoded surrogate (CESU) in title', () => raw('{"title":"a', [0xed, 0xa0, 0x80], 'b"}'), ['body /title']],
+  ]
+  test.each(bad.flatMap(([name, body, where]) => cross([[name, { body, where }]], taskWrites)))(
+    '%s',
+    async (_, { body, where }, w, style) => {
+      await refused(w, style, body(w), 422, where)
+    },
+  )
+
+  test.each(targets([create]))('a valid escaped surrogate pair and a literal U+FFFD are accepted: %s', async (_, w, style) => {
+    const box = await sandbox(server)
+    const sent = await send(server, urlOf(box, w, style), { method: 'POST', token: box.token, body: '{"title":"\\ud83d\\ude00 \ufffd"}' })
+    expect(sent.status).toBe(201)
+    expect((sent.body as Task).title).toBe('😀 \ufffd')
+  })
+})
+
 describe('what the write would have changed stays unchanged (byte for byte, updated_at included)', () => {
   test.each(targets([replace, update, complete]))('a refused %s leaves the task as it was', async (_, w, style) => {
     const box = await sandbox(server)

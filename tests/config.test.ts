@@ -27,12 +27,21 @@ describe('defaults', () => {
       databaseUrl: undefined,
       databaseDirectUrl: undefined,
       databasePrepare: true,
+      databasePoolSize: 10,
+      databaseStatementTimeout: 10_000,
       dataDir: resolve('.data'),
       auth: { secret: undefined, jwksUrl: undefined, issuer: undefined, audience: undefined, userClaim: 'sub' },
       corsOrigins: ['http://localhost:3000'],
+      trustProxy: false,
+      rateLimit: {
+        perUser: { limit: 2000, windowSeconds: 10 },
+        perIp: { limit: 5000, windowSeconds: 10 },
+        exempt: ['loopback'],
+      },
       logLevel: 'info',
       workers: 1,
       validateResponses: true,
+      timeouts: { request: 30_000, headers: 10_000, keepAlive: 65_000 },
     })
   })
 
@@ -48,6 +57,14 @@ describe('defaults', () => {
       'DATABASE_PREPARE',
       'BETTER_AUTH_SECRET',
       'BETTER_AUTH_JWKS_URL',
+      'DATABASE_POOL_SIZE',
+      'DATABASE_STATEMENT_TIMEOUT',
+      'RATE_LIMIT_PER_USER',
+      'RATE_LIMIT_PER_IP',
+      'RATE_LIMIT_EXEMPT',
+      'TRUST_PROXY',
+      'REQUEST_TIMEOUT',
+      'KEEP_ALIVE_TIMEOUT',
     ]
     expect(parseConfig(Object.fromEntries(blank.map((name, i) => [name, i % 2 ? '' : '   '])))).toEqual(parseConfig({}))
   })
@@ -56,6 +73,8 @@ describe('defaults', () => {
     const config = parseConfig({})
     expect(Object.isFrozen(config)).toBe(true)
     expect(Object.isFrozen(config.auth)).toBe(true)
+    expect(Object.isFrozen(config.rateLimit)).toBe(true)
+    expect(Object.isFrozen(config.timeouts)).toBe(true)
   })
 
   test('when every variable is set, then each is read', () => {
@@ -67,6 +86,8 @@ describe('defaults', () => {
       DATABASE_URL: 'postgresql://u:p@db.example.com:5432/todo?sslmode=require',
       DATABASE_DIRECT_URL: 'postgresql://u:p@direct.example.com:5432/todo?sslmode=require',
       DATABASE_PREPARE: 'false',
+      DATABASE_POOL_SIZE: '25',
+      DATABASE_STATEMENT_TIMEOUT: '2500ms',
       BETTER_AUTH_SECRET: ` ${secret} `,
       BETTER_AUTH_JWKS_URL: 'https://auth.example.com/api/auth/jwks',
       JWT_ISSUER: 'https://auth.example.com',
@@ -74,6 +95,12 @@ describe('defaults', () => {
       JWT_USER_CLAIM: 'uid',
       CORS_ORIGINS: 'https://app.example.com, http://localhost:5173',
       LOG_LEVEL: 'debug',
+      RATE_LIMIT_PER_USER: '100/1m',
+      RATE_LIMIT_PER_IP: 'off',
+      RATE_LIMIT_EXEMPT: '10.0.0.0/8, ::1',
+      TRUST_PROXY: 'loopback, 10.0.0.0/8',
+      REQUEST_TIMEOUT: '5',
+      KEEP_ALIVE_TIMEOUT: '120',
     })
     expect(config).toEqual({
       env: 'test',
@@ -82,6 +109,8 @@ describe('defaults', () => {
       databaseUrl: 'postgresql://u:p@db.example.com:5432/todo?sslmode=require',
       databaseDirectUrl: 'postgresql://u:p@direct.example.com:5432/todo?sslmode=require',
       databasePrepare: false,
+      databasePoolSize: 25,
+      databaseStatementTimeout: 2500,
       dataDir: '/tmp/todo-data',
       auth: {
         secret,
@@ -91,9 +120,12 @@ describe('defaults', () => {
         userClaim: 'uid',
       },
       corsOrigins: ['https://app.example.com', 'http://localhost:5173'],
+      trustProxy: ['loopback', '10.0.0.0/8'],
+      rateLimit: { perUser: { limit: 100, windowSeconds: 60 }, perIp: undefined, exempt: ['10.0.0.0/8', '::1'] },
       logLevel: 'debug',
       workers: 1,
       validateResponses: true,
+      timeouts: { request: 5000, headers: 5000, keepAlive: 120_000 },
     })
   })
 
@@ -107,6 +139,84 @@ describe('defaults', () => {
 
   test.each(['0', '1', '65535'])('when PORT is %s, then it is accepted', (port) => {
     expect(parseConfig({ PORT: port }).port).toBe(Number(port))
+  })
+})
+
+describe('HTTP timeouts (issue 7: slow clients cannot hold a connection)', () => {
+  test.each([
+    ['1', 1000, 1000],
+    ['10', 10_000, 10_000],
+    ['60', 60_000, 10_000],
+    ['3600', 3_600_000, 10_000],
+  ])('when REQUEST_TIMEOUT is %s (seconds), then a request gets %i ms and its headers %i ms', (value, request, headers) => {
+    expect(parseConfig({ REQUEST_TIMEOUT: value }).timeouts).toMatchObject({ request, headers })
+  })
+
+  test.each([
+    ['1', 1000],
+    ['620', 620_000],
+  ])('when KEEP_ALIVE_TIMEOUT is %s (seconds), then an idle connection stays open %i ms', (value, keepAlive) => {
+    expect(parseConfig({ KEEP_ALIVE_TIMEOUT: value }).timeouts.keepAlive).toBe(keepAlive)
+  })
+
+  test('when REQUEST_TIMEOUT is refused, then the message shows the range and what was given', () => {
+    expect(refusal({ REQUEST_TIMEOUT: '30s' }).message).toBe('REQUEST_TIMEOUT must be an integer from 1 to 3600 (got "30s").')
+  })
+})
+
+describe('rate limits and the client address (issue 7)', () => {
+  test.each([
+    ['1/1s', { limit: 1, windowSeconds: 1 }],
+    ['2000/10s', { limit: 2000, windowSeconds: 10 }],
+    ['60/5m', { limit: 60, windowSeconds: 300 }],
+    ['100000/24h', { limit: 100_000, windowSeconds: 86_400 }],
+    ['off', undefined],
+  ])('when RATE_LIMIT_PER_USER and RATE_LIMIT_PER_IP are %s, then both limits are %j', (value, limit) => {
+    expect(parseConfig({ RATE_LIMIT_PER_USER: value, RATE_LIMIT_PER_IP: value }).rateLimit).toMatchObject({ perUser: limit, perIp: limit })
+  })
+
+  test('when NODE_ENV=production sets no limits, then both are on at their defaults, as everywhere', () => {
+    expect(parseConfig({ NODE_ENV: 'production', BETTER_AUTH_SECRET: secret }).rateLimit).toEqual(parseConfig({}).rateLimit)
+  })
+
+  test.each([
+    ['none', []],
+    ['loopback', ['loopback']],
+    [' 203.0.113.7 , 2001:db8::/32,uniquelocal, linklocal ', ['203.0.113.7', '2001:db8::/32', 'uniquelocal', 'linklocal']],
+  ])('when RATE_LIMIT_EXEMPT is "%s", then the exempt addresses are %j', (value, exempt) => {
+    expect(parseConfig({ RATE_LIMIT_EXEMPT: value }).rateLimit.exempt).toEqual(exempt)
+  })
+
+  test.each([
+    ['false', false],
+    ['true', true],
+    ['1', 1],
+    ['2', 2],
+    ['loopback', ['loopback']],
+    ['10.0.0.1, 192.168.0.0/16, fd00::/8', ['10.0.0.1', '192.168.0.0/16', 'fd00::/8']],
+  ])('when TRUST_PROXY is "%s", then Express trusts %j', (value, trust) => {
+    expect(parseConfig({ TRUST_PROXY: value }).trustProxy).toEqual(trust)
+  })
+
+  test.each([
+    ['0', undefined],
+    ['off', undefined],
+    ['250', 250],
+    ['250ms', 250],
+    ['30s', 30_000],
+    ['2m', 120_000],
+    ['1h', 3_600_000],
+  ])('when DATABASE_STATEMENT_TIMEOUT is %s, then queries get %s ms', (value, ms) => {
+    expect(parseConfig({ DATABASE_STATEMENT_TIMEOUT: value }).databaseStatementTimeout).toBe(ms)
+  })
+
+  test('when a limit is refused, then the message shows the format and what was given', () => {
+    expect(refusal({ RATE_LIMIT_PER_USER: '2000/10' }).message).toBe(
+      'RATE_LIMIT_PER_USER must be off or <requests>/<window> like 2000/10s (window in s, m or h, at most 24h) (got "2000/10").',
+    )
+    expect(refusal({ TRUST_PROXY: 'yes' }).message).toBe(
+      'TRUST_PROXY must be true, false, a hop count from 1 to 255, or a comma-separated list of addresses, CIDRs (10.0.0.0/8), loopback, linklocal and uniquelocal (got "yes").',
+    )
   })
 })
 
@@ -190,11 +300,44 @@ describe('invalid values name their variable', () => {
     ['WORKERS', 'two'],
     ['WORKERS', '1.5'],
     ['WORKERS', 'AUTO'],
+    ['REQUEST_TIMEOUT', '0'],
+    ['REQUEST_TIMEOUT', '2.5'],
+    ['REQUEST_TIMEOUT', '30s'],
+    ['REQUEST_TIMEOUT', '3601'],
+    ['KEEP_ALIVE_TIMEOUT', '0'],
+    ['KEEP_ALIVE_TIMEOUT', '-5'],
+    ['KEEP_ALIVE_TIMEOUT', 'long'],
     ['BETTER_AUTH_JWKS_URL', 'not a url'],
     ['BETTER_AUTH_JWKS_URL', 'ftp://auth.example.com/jwks'],
     ['BETTER_AUTH_JWKS_URL', '/api/auth/jwks'],
     ['BETTER_AUTH_SECRET', 'x'.repeat(31)],
     ['BETTER_AUTH_SECRET', 'too-short'],
+    ['DATABASE_POOL_SIZE', '0'],
+    ['DATABASE_POOL_SIZE', '1001'],
+    ['DATABASE_POOL_SIZE', 'ten'],
+    ['DATABASE_STATEMENT_TIMEOUT', '10 s'],
+    ['DATABASE_STATEMENT_TIMEOUT', '1.5s'],
+    ['DATABASE_STATEMENT_TIMEOUT', '10sec'],
+    ['DATABASE_STATEMENT_TIMEOUT', '25h'],
+    ['DATABASE_STATEMENT_TIMEOUT', '-1'],
+    ['RATE_LIMIT_PER_USER', '2000'],
+    ['RATE_LIMIT_PER_USER', '2000/10'],
+    ['RATE_LIMIT_PER_USER', '0/10s'],
+    ['RATE_LIMIT_PER_USER', '10/0s'],
+    ['RATE_LIMIT_PER_USER', '10/25h'],
+    ['RATE_LIMIT_PER_USER', '10/500ms'],
+    ['RATE_LIMIT_PER_USER', 'OFF'],
+    ['RATE_LIMIT_PER_IP', '5000 per 10s'],
+    ['RATE_LIMIT_PER_IP', 'false'],
+    ['RATE_LIMIT_EXEMPT', 'localhost'],
+    ['RATE_LIMIT_EXEMPT', '10.0.0.0/33'],
+    ['RATE_LIMIT_EXEMPT', '10.0.0.0/255.0.0.0'],
+    ['RATE_LIMIT_EXEMPT', 'loopback,,none'],
+    ['RATE_LIMIT_EXEMPT', '::1/129'],
+    ['TRUST_PROXY', 'yes'],
+    ['TRUST_PROXY', '0'],
+    ['TRUST_PROXY', '256'],
+    ['TRUST_PROXY', 'loopback, proxy.example.com'],
   ])('when %s is "%s", then a ConfigError names it', (name, value) => {
     const error = refusal({ [name]: value })
     expect(error.name).toBe('ConfigError')

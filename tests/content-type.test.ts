@@ -41,6 +41,12 @@ describe('415: a body that is not application/json', () => {
     ['application/xml', 'application/xml'],
     ['text/json', 'text/json'],
     ['no Content-Type at all', null],
+    // A header with no media type does not parse: the body must be refused, not ignored (issue 7:
+    // …/complete used to skip it and toggle instead of setting `completed`).
+    ['an empty media type with a charset (; charset=utf-8)', '; charset=utf-8'],
+    ['an empty media type (;)', ';'],
+    ['an empty media type with a parameter (;a=b)', ';a=b'],
+    ['a media type without a subtype (application)', 'application'],
   ]
   test.each(cross(types))('%s', async (_, type, w, style) => {
     const box = await sandbox(server)

@@ -6,6 +6,7 @@ import { randomUUID } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals'
 import { contract, operationsOf } from '../src/contract.js'
 import { migrate } from '../src/migrate.js'
+import { freshSchema, type Schema } from './support/schema.js'
 import { signIn, startServer, type TestServer, testDatabaseUrl } from './support/server.js'
 
 type Entry = ReturnType<typeof operationsOf>[number]
@@ -46,11 +47,11 @@ function send(
   s: TestServer,
   entry: Entry,
   target: Target,
-  init: { token?: string; body?: string | null; type?: string; query?: string } = {},
+  init: { token?: string; body?: string | null; type?: string; query?: string; headers?: Record<string, string> } = {},
 ) {
   const request = requestOf(entry, target)
   const body = init.body === null ? undefined : (init.body ?? request.body)
-  const headers: Record<string, string> = {}
+  const headers: Record<string, string> = { ...init.headers }
   if (init.token) headers.Authorization = `Bearer ${init.token}`
   if (body !== undefined) headers['Content-Type'] = init.type ?? 'application/json'
   return s.fetch(`${request.url}${init.query ?? ''}`, { method: request.method, headers, body })
@@ -99,6 +100,36 @@ describe('404: a task that does not exist', () => {
   })
 })
 
+// HEAD answers carry no body (RFC 9110 §9.3.2): what GET would say in it cannot be read back.
+const isHead = (entry: Entry) => entry.method === 'head'
+
+describe('304: If-None-Match names the current version', () => {
+  test.each(names(declaring(304)))('%s', async (_, entry) => {
+    const { user_id, token, task_id } = await setUp(server)
+    const response = await send(server, entry, { user_id, task_id }, { token, headers: { 'If-None-Match': '*' } })
+    expect(response.status).toBe(304)
+    expect(response.headers.get('etag')).toMatch(/^"/)
+  })
+})
+
+describe('409: an Idempotency-Key reused with another body', () => {
+  test.each(names(declaring(409)))('%s', async (_, entry) => {
+    const { user_id, token, task_id } = await setUp(server)
+    const headers = { 'Idempotency-Key': 'coverage' }
+    expect((await send(server, entry, { user_id, task_id }, { token, headers })).status).toBe(201)
+    const response = await send(server, entry, { user_id, task_id }, { token, headers, body: '{"title":"another"}' })
+    expect(response.status).toBe(409)
+  })
+})
+
+describe('412: If-Match names another version', () => {
+  test.each(names(declaring(412)))('%s', async (_, entry) => {
+    const { user_id, token, task_id } = await setUp(server)
+    const response = await send(server, entry, { user_id, task_id }, { token, headers: { 'If-Match': `"${task_id}-0"` } })
+    expect(response.status).toBe(412)
+  })
+})
+
 describe('413: a body over 64 KiB', () => {
   test.each(names(declaring(413)))('%s', async (_, entry) => {
     const { user_id, token, task_id } = await setUp(server)
@@ -121,8 +152,46 @@ describe('422: a query parameter the contract does not declare', () => {
     const { user_id, token, task_id } = await setUp(server)
     const response = await send(server, entry, { user_id, task_id }, { token, query: '?unexpected=1' })
     expect(response.status).toBe(422)
+    if (isHead(entry)) return
     const problem = await response.json()
     expect(problem.errors).toEqual([{ location: 'query', path: 'unexpected', message: expect.any(String) }])
+  })
+})
+
+describe("429: over a rate limit (the user's on secured operations, the client address's on the others)", () => {
+  let limited: TestServer
+  let schema: Schema
+  // Through a trusted proxy (loopback), each request comes from the address X-Forwarded-For gives.
+  let addresses = 0
+  const nextAddress = () => {
+    addresses++
+    return `198.18.${addresses >> 8}.${addresses & 255}`
+  }
+  beforeAll(async () => {
+    schema = await freshSchema()
+    const once = { limit: 1, windowSeconds: 3600 }
+    limited = await startServer({ databaseUrl: schema.url, trustProxy: ['loopback'], rateLimit: { perUser: once, perIp: once } })
+  })
+  afterAll(async () => {
+    await limited?.close()
+    await schema?.drop()
+  })
+
+  test.each(names(declaring(429)))('%s', async (_, entry) => {
+    const { user_id, token } = await signIn(limited)
+    const secured = entry.operation.security === undefined
+    const address = nextAddress()
+    // The one request the limit allows: the user's (from another address), or this address's.
+    const first = secured
+      ? await limited.fetch('/api/tasks', { headers: { Authorization: `Bearer ${token}`, 'X-Forwarded-For': nextAddress() } })
+      : await limited.fetch('/openapi.json', { headers: { 'X-Forwarded-For': address } })
+    expect(first.status).toBe(200)
+    const headers = { 'X-Forwarded-For': address }
+    const response = await send(limited, entry, { user_id, task_id: 1 }, { token: secured ? token : undefined, headers })
+    expect(response.status).toBe(429)
+    expect(response.headers.get('retry-after')).toMatch(/^\d+$/)
+    expect(response.headers.get('ratelimit-policy')).toBe('1;w=3600')
+    if (entry.method !== 'head') expect((await response.json()).type).toBe('urn:todo-api:problem:rate-limited')
   })
 })
 
@@ -143,6 +212,7 @@ describe('500: the database fails unexpectedly (its tasks table is gone)', () =>
     const { user_id, token } = await signIn(broken)
     const response = await send(broken, entry, { user_id, task_id: 1 }, { token })
     expect(response.status).toBe(500)
+    if (isHead(entry)) return
     const problem = await response.json()
     const requestId = response.headers.get('x-request-id')
     expect(problem.detail).toBe(`An unexpected error occurred; quote request id ${requestId}.`)
@@ -170,7 +240,7 @@ describe('503: PostgreSQL cannot be reached', () => {
 })
 
 test('every secured operation is secured by bearerAuth and every public one declares security: []', () => {
-  expect(secured.length).toBe(14)
+  expect(secured.length).toBe(18) // 14, and the HEAD twins of the 4 GETs
   expect(operations.filter((o) => o.operation.security !== undefined).every((o) => (o.operation.security as unknown[]).length === 0)).toBe(
     true,
   )

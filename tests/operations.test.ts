@@ -122,6 +122,32 @@ describe('CORS', () => {
     expect(list(response.headers.get('vary'))).toContain('origin')
   })
 
+  test('when a page sends If-Match or Idempotency-Key, then the preflight allows them, and Retry-After, RateLimit-* and Idempotent-Replayed are readable', async () => {
+    const preflight = await fetch(`${server.url}/api/tasks/1`, {
+      method: 'OPTIONS',
+      headers: {
+        Origin: frontend,
+        'Access-Control-Request-Method': 'PATCH',
+        'Access-Control-Request-Headers': 'authorization,if-match,idempotency-key',
+      },
+    })
+    expect(list(preflight.headers.get('access-control-allow-methods'))).toContain('patch')
+    expect(list(preflight.headers.get('access-control-allow-headers'))).toEqual(
+      expect.arrayContaining(['authorization', 'if-match', 'idempotency-key']),
+    )
+    const response = await server.fetch('/health', { headers: { Origin: frontend } })
+    expect(list(response.headers.get('access-control-expose-headers'))).toEqual(
+      expect.arrayContaining([
+        'retry-after',
+        'ratelimit-limit',
+        'ratelimit-remaining',
+        'ratelimit-reset',
+        'ratelimit-policy',
+        'idempotent-replayed',
+      ]),
+    )
+  })
+
   test('when an origin that is not configured makes a request or a preflight, then it gets no CORS header at all', async () => {
     const simple = await server.fetch('/health', { headers: { Origin: 'https://evil.example' } })
     expect(simple.status).toBe(200)

@@ -4,12 +4,13 @@ import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import { SignJWT } from 'jose'
 import createClient, { type Client } from 'openapi-fetch'
-import { pino } from 'pino'
+import { type Logger, pino } from 'pino'
 import type { paths } from '../../generated/api.js'
 import { createApp, createHttpServer } from '../../src/app.js'
 import { createVerifier } from '../../src/auth.js'
-import type { Config } from '../../src/config.js'
-import { connect, type Sql } from '../../src/db.js'
+import { type Config, parseConfig } from '../../src/config.js'
+import { openPool, type Sql } from '../../src/db.js'
+import { createRateLimiter, type RateLimiter } from '../../src/rate-limit.js'
 import { operationFor, violations } from './contract.js'
 
 export const secret = 'a-test-secret-that-is-at-least-32-characters'
@@ -23,6 +24,8 @@ export interface TestServer {
   client(token?: string): Client<paths>
   /** A raw request (for bodies the SDK would never send); recorded and checked like SDK calls. */
   fetch(path: string, init?: RequestInit): Promise<Response>
+  /** The server's rate limiter (doing nothing unless `rateLimit` turned a limit on). */
+  readonly rateLimiter: RateLimiter
   close(): Promise<void>
 }
 
@@ -32,19 +35,37 @@ export interface ServerOptions {
   /** postgres.js named prepared statements (DATABASE_PREPARE); default true. */
   prepare?: boolean
   auth?: Partial<Config['auth']>
+  /** Shorter HTTP timeouts (milliseconds) than the defaults. */
+  timeouts?: Partial<Config['timeouts']>
+  /** Where the server logs (default: silent, or TEST_LOG_LEVEL). */
+  logger?: Logger
+  /** Rate limits, off unless given (exempt: loopback, as by default); flushMs as in createRateLimiter. */
+  rateLimit?: Partial<Config['rateLimit']> & { flushMs?: number }
+  /** TRUST_PROXY; default false. */
+  trustProxy?: Config['trustProxy']
+  /** DATABASE_STATEMENT_TIMEOUT in milliseconds; 0: none; default: the configuration's default. */
+  statementTimeout?: number
 }
 
 /** The real app on an ephemeral port against the real PostgreSQL of this test run. */
 export async function startServer(options: ServerOptions = {}): Promise<TestServer> {
-  const sql = connect(options.databaseUrl ?? testDatabaseUrl(), { max: 4, connect_timeout: 2, prepare: options.prepare ?? true })
+  const pool = {
+    databasePrepare: options.prepare ?? true,
+    databasePoolSize: 4,
+    databaseStatementTimeout:
+      options.statementTimeout === 0 ? undefined : (options.statementTimeout ?? parseConfig({}).databaseStatementTimeout),
+  }
+  const sql = openPool(pool, options.databaseUrl ?? testDatabaseUrl(), { connect_timeout: 2 })
   const auth: Config['auth'] = { secret, jwksUrl: undefined, issuer: undefined, audience: undefined, userClaim: 'sub', ...options.auth }
-  const app = createApp({
-    sql,
-    verify: createVerifier(auth),
-    config: { corsOrigins: ['http://localhost:3000'], validateResponses: true },
-    logger: pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }),
-  })
-  const server = createHttpServer(app).listen(0, '127.0.0.1')
+  const logger = options.logger ?? pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' })
+  const timeouts = { ...parseConfig({}).timeouts, ...options.timeouts }
+  const { flushMs, ...limits } = options.rateLimit ?? {}
+  const rateLimit = { perUser: undefined, perIp: undefined, exempt: ['loopback'], ...limits }
+  const trustProxy = options.trustProxy ?? false
+  const rateLimiter = createRateLimiter(sql, { rateLimit, trustProxy }, { logger, flushMs })
+  const config = { corsOrigins: ['http://localhost:3000'], validateResponses: true, timeouts, trustProxy }
+  const app = createApp({ sql, verify: createVerifier(auth), config, logger, rateLimiter })
+  const server = createHttpServer(app, { config, logger }).listen(0, '127.0.0.1')
   await new Promise((resolve) => server.once('listening', resolve))
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
   const checkedFetch = async (input: Request) => {
@@ -58,9 +79,11 @@ export async function startServer(options: ServerOptions = {}): Promise<TestServ
     client: (token) =>
       createClient<paths>({ baseUrl: url, fetch: checkedFetch, headers: token ? { Authorization: `Bearer ${token}` } : {} }),
     fetch: (path, init) => checkedFetch(new Request(`${url}${path}`, init)),
+    rateLimiter,
     async close() {
       server.closeAllConnections()
       await new Promise((resolve) => server.close(resolve))
+      await rateLimiter.close()
       await sql.end({ timeout: 1 })
     },
   }
