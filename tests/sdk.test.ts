@@ -4,7 +4,7 @@
 // server's checked fetch, so every response is also validated against the contract.
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals'
 import { SignJWT } from 'jose'
-import { createTodoClient, nextLink, type Task, TodoApiError, type TodoClientOptions } from '../src/sdk/client.js'
+import { createTodoClient, etagOf, nextLink, type Task, TodoApiError, type TodoClientOptions } from '../src/sdk/client.js'
 import { newUser, secret, startServer, type TestServer, tokenFor } from './support/server.js'
 
 let server: TestServer
@@ -374,6 +374,63 @@ describe('pages()', () => {
     expect((failure as TodoApiError).problem).toMatchObject({ type: unauthorized, status: 401, detail: expect.any(String) })
     expect((failure as TodoApiError).name).toBe('TodoApiError')
     expect(calls).toBe(2)
+  })
+})
+
+describe('lost updates and retries', () => {
+  test('etagOf(task) of a listed task is its ETag: If-Match with it writes, and once stale it is a typed 412', async () => {
+    const { token } = await user()
+    const api = sdk(token)
+    await api.POST('/api/tasks', { body: { title: 'shared' } })
+    const [task] = (await api.GET('/api/tasks')).data as Task[]
+    const task_id = (task as Task).id
+    const ifMatch = etagOf(task as Task)
+    const first = await api.PATCH('/api/tasks/{task_id}', {
+      params: { path: { task_id }, header: { 'If-Match': ifMatch } },
+      body: { title: 'mine' },
+    })
+    expect(first.response.headers.get('etag')).toBe(etagOf(first.data as Task))
+    const stale = await api.PATCH('/api/tasks/{task_id}', {
+      params: { path: { task_id }, header: { 'If-Match': ifMatch } },
+      body: { title: 'lost' },
+    })
+    expect(stale.response.status).toBe(412)
+    expect(stale.error?.type).toBe('urn:todo-api:problem:precondition-failed')
+  })
+
+  test('with idempotentCreates, each create carries its own key, and a create whose answer is lost is sent again and stored once', async () => {
+    const { user_id, token } = await user()
+    const calls: Request[] = []
+    let dropped = 0
+    // The first answer never arrives (the connection "breaks" after the server has created the task).
+    const flaky = async (request: Request) => {
+      calls.push(request.clone())
+      const response = await checkedFetch()(request)
+      if (request.method === 'POST' && dropped++ === 0) throw new TypeError('fetch failed')
+      return response
+    }
+    const api = createTodoClient({ baseUrl: server.url, token, fetch: flaky, idempotentCreates: true })
+    const { data, response } = await api.POST('/api/tasks', { body: { title: 'exactly once' } })
+    expect(response.status).toBe(201)
+    expect(response.headers.get('idempotent-replayed')).toBe('true')
+    const keys = calls.map((c) => c.headers.get('idempotency-key'))
+    expect(keys).toHaveLength(2)
+    expect(keys[0]).toMatch(/^[0-9a-f-]{32,36}$/)
+    expect(keys[1]).toBe(keys[0])
+    const rows = await server.sql`select id from tasks where user_id = ${user_id}`
+    expect(rows.map((r) => r.id)).toEqual([data?.id])
+
+    await api.POST('/api/tasks', { body: { title: 'exactly once' } })
+    expect(calls.at(-1)?.headers.get('idempotency-key')).not.toBe(keys[0])
+    expect((await server.sql`select count(*)::int as n from tasks where user_id = ${user_id}`)[0]?.n).toBe(2)
+  })
+
+  test('without idempotentCreates, no key is sent and nothing is retried', async () => {
+    const { token } = await user()
+    const calls: Request[] = []
+    const { response } = await sdk(token, calls).POST('/api/tasks', { body: { title: 'plain' } })
+    expect(response.status).toBe(201)
+    expect(calls.map((c) => c.headers.get('idempotency-key'))).toEqual([null])
   })
 })
 

@@ -330,6 +330,42 @@ describeInBrowser('the web page at / in headless Chromium', () => {
     await shoot(page, '10-phone-confirm')
   })
 
+  test('when a task changed in another tab, then an edit, a toggle or a delete from the stale tab is refused with "changed elsewhere", and nothing is overwritten', async () => {
+    const { page, user_id, token } = await signedIn()
+    await create(page, 'Plan the offsite')
+    await create(page, 'Book the venue')
+    const api = server.client(token)
+    const [offsite, venue] = (await api.GET('/api/tasks', { params: { query: { sort: 'title', order: 'desc' } } })).data ?? []
+    if (!offsite || !venue) throw new Error('tasks missing')
+    const changeElsewhere = (task_id: number, title: string) =>
+      api.PATCH('/api/tasks/{task_id}', { params: { path: { task_id } }, body: { title } })
+    const warning = 'This task was changed in another tab or on another device, so your change was not saved.'
+
+    // The stale tab toggles a task renamed elsewhere: refused, and the list shows the new version.
+    await changeElsewhere(offsite.id, 'Plan the offsite (renamed in tab 2)')
+    await page.getByRole('checkbox', { name: 'Plan the offsite' }).check()
+    await until(async () => (await page.locator('#notice').textContent())?.startsWith(warning), true)
+    await until(titles(page), ['Book the venue', 'Plan the offsite (renamed in tab 2)'])
+    await shoot(page, '11-changed-elsewhere')
+    expect((await rows(user_id)()).map((r) => [r.title, r.completed])).toEqual([
+      ['Plan the offsite (renamed in tab 2)', false],
+      ['Book the venue', false],
+    ])
+
+    // An edit made from the stale version is refused too; the edit elsewhere survives.
+    await page.getByRole('button', { name: 'Edit “Book the venue”' }).click()
+    await changeElsewhere(venue.id, 'Book the venue (tab 2)')
+    const form = page.getByRole('form', { name: 'Edit “Book the venue”' })
+    await form.getByLabel('Title').fill('Book the venue (stale tab)')
+    await form.getByRole('button', { name: 'Save' }).click()
+    await until(titles(page), ['Book the venue (tab 2)', 'Plan the offsite (renamed in tab 2)'])
+    expect((await rows(user_id)()).map((r) => r.title)).toEqual(['Plan the offsite (renamed in tab 2)', 'Book the venue (tab 2)'])
+
+    // Once reloaded, the page acts on the latest version.
+    await page.getByRole('checkbox', { name: 'Book the venue (tab 2)' }).check()
+    await until(async () => (await rows(user_id)())[1]?.completed, true)
+  })
+
   test("when a second user opens the page, then they see none of the first user's tasks, and the reverse", async () => {
     const first = await signedIn()
     await create(first.page, 'First user’s secret plan')

@@ -14,6 +14,7 @@ import type { Client, ClientOptions, ClientPathsWithMethod, FetchResponse, Maybe
 import createClient from 'openapi-fetch'
 import type { components, operations, paths } from '../../generated/api.js'
 
+export { etagOf } from '../tasks/etag.js'
 export type { components, operations, paths }
 export type Task = components['schemas']['Task']
 export type TaskCreate = components['schemas']['TaskCreate']
@@ -29,6 +30,12 @@ export interface TodoClientOptions extends Omit<ClientOptions, 'baseUrl'> {
   baseUrl?: string
   /** The Better Auth JWT, or a function returning it (called before every request, may be async). */
   token?: string | (() => MaybePromise<string | null | undefined>)
+  /**
+   * Makes creates retry-safe: every `POST` of a task gets an `Idempotency-Key` (unless it has one),
+   * and a create whose connection fails, or that is answered 503 or "still running" (409), is sent
+   * again with the same key, up to `retries` times: the API creates the task at most once.
+   */
+  idempotentCreates?: boolean | { retries?: number }
 }
 
 type ListPath = '/api/tasks' | '/api/{user_id}/tasks'
@@ -77,12 +84,17 @@ export class TodoApiError extends Error {
   }
 }
 
-export function createTodoClient({ token, baseUrl, ...options }: TodoClientOptions = {}): TodoClient {
-  const client = createClient<paths>({ baseUrl: baseUrl ?? '', ...options })
+export function createTodoClient({ token, baseUrl, idempotentCreates, ...options }: TodoClientOptions = {}): TodoClient {
+  const retries = typeof idempotentCreates === 'object' ? (idempotentCreates.retries ?? 2) : 2
+  const fetch = options.fetch ?? ((request: Request) => globalThis.fetch(request))
+  const client = createClient<paths>({ baseUrl: baseUrl ?? '', ...options, ...(idempotentCreates && { fetch: retrying(fetch, retries) }) })
   client.use({
-    async onRequest({ request }) {
+    async onRequest({ request, schemaPath }) {
       const value = typeof token === 'function' ? await token() : token
       if (value) request.headers.set('Authorization', `Bearer ${value}`)
+      if (idempotentCreates && request.method === 'POST' && /\/tasks$/.test(schemaPath) && !request.headers.has('Idempotency-Key')) {
+        request.headers.set('Idempotency-Key', randomKey())
+      }
       return request
     },
   })
@@ -125,4 +137,38 @@ export function nextLink(header: string | null | undefined): string | undefined 
     }
   }
   return undefined
+}
+
+// A keyed create sent again after a failure that may have hidden its success (the connection broke,
+// 503) or that said "try again" (409 idempotency-key-in-use); 200 ms, then 400 ms, … between tries.
+function retrying(fetch: (request: Request) => Promise<Response>, retries: number) {
+  return async (request: Request): Promise<Response> => {
+    if (!request.headers.has('Idempotency-Key')) return fetch(request)
+    for (let attempt = 0; ; attempt++) {
+      const last = attempt >= retries
+      try {
+        const response = await fetch(last ? request : request.clone())
+        if (last || !(await worthRetrying(response))) return response
+      } catch (error) {
+        if (last || request.signal?.aborted) throw error
+      }
+      await new Promise((resolve) => setTimeout(resolve, 200 * 2 ** attempt))
+    }
+  }
+}
+
+async function worthRetrying(response: Response): Promise<boolean> {
+  if (response.status === 503) return true
+  if (response.status !== 409) return false
+  const problem = (await response
+    .clone()
+    .json()
+    .catch(() => undefined)) as Problem | undefined
+  return problem?.type === 'urn:todo-api:problem:idempotency-key-in-use'
+}
+
+// crypto.randomUUID exists only in secure contexts (https, localhost); getRandomValues everywhere.
+function randomKey(): string {
+  if (typeof crypto.randomUUID === 'function') return crypto.randomUUID()
+  return Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, '0')).join('')
 }

@@ -1,10 +1,11 @@
 // The page served at `/`: plain DOM code over the generated SDK, bundled by esbuild (src/web/assets.ts).
-import { createTodoClient, type ListQuery, nextLink, type Problem, type Task } from '../sdk/client.js'
+import { createTodoClient, etagOf, type ListQuery, nextLink, type Problem, type Task } from '../sdk/client.js'
 
 const pageSize = 20
 const tokenKey = 'todo-api.token'
 
-const api = createTodoClient({ token: () => sessionStorage.getItem(tokenKey) })
+// A create whose answer is lost is sent again under the same Idempotency-Key, never stored twice.
+const api = createTodoClient({ token: () => sessionStorage.getItem(tokenKey), idempotentCreates: true })
 const state = { next: undefined as string | undefined, generation: 0 }
 
 const byId = <T extends HTMLElement>(id: string) => document.getElementById(id) as T
@@ -100,6 +101,15 @@ async function call<T>(request: Promise<Result<T>>, form?: HTMLFormElement): Pro
 function showProblem(problem: Problem, form?: HTMLFormElement): void {
   if (problem.status === 401) {
     showSignIn(`Your token was refused: ${problem.detail} Paste a new one.`)
+    return
+  }
+  if (problem.status === 412) {
+    // Every change names the version shown (If-Match): another tab or device changed the task since.
+    notify(
+      'This task was changed in another tab or on another device, so your change was not saved. The list now shows the latest version: check it, then try again.',
+      'error',
+    )
+    void reload()
     return
   }
   let detail = problem.detail
@@ -220,6 +230,11 @@ function field(id: string, label: string, control: HTMLInputElement | HTMLTextAr
   return h('div', { class: 'field' }, h('label', { for: id }, label), control, h('p', { class: 'field-error', id: `${id}-error` }))
 }
 
+/** The task as this page shows it: a change applies only if nobody changed the task since (else 412). */
+function shown(task: Task) {
+  return { path: { task_id: task.id }, header: { 'If-Match': etagOf(task) } }
+}
+
 function startEditing(task: Task, item: HTMLLIElement): void {
   const title = h('input', { name: 'title', required: '', maxlength: '200', autocomplete: 'off' })
   title.value = task.title
@@ -245,7 +260,7 @@ function startEditing(task: Task, item: HTMLLIElement): void {
   form.addEventListener('submit', async (event) => {
     event.preventDefault()
     const body = { title: title.value, description: description.value === '' ? null : description.value }
-    const result = await call(api.PATCH('/api/tasks/{task_id}', { params: { path: { task_id: task.id } }, body }), form)
+    const result = await call(api.PATCH('/api/tasks/{task_id}', { params: { ...shown(task) }, body }), form)
     if (!result) return
     notify(`Saved “${result.data.title}”.`)
     stop(result.data)
@@ -257,7 +272,7 @@ function startEditing(task: Task, item: HTMLLIElement): void {
 async function setCompleted(task: Task, toggle: HTMLInputElement): Promise<void> {
   const completed = toggle.checked
   toggle.disabled = true
-  const result = await call(api.PATCH('/api/tasks/{task_id}/complete', { params: { path: { task_id: task.id } }, body: { completed } }))
+  const result = await call(api.PATCH('/api/tasks/{task_id}/complete', { params: { ...shown(task) }, body: { completed } }))
   toggle.disabled = false
   if (!result) {
     toggle.checked = !completed
@@ -278,7 +293,7 @@ async function deleteTask(task: Task, item: HTMLLIElement): Promise<void> {
   confirmDialog.showModal()
   await new Promise((resolve) => confirmDialog.addEventListener('close', resolve, { once: true }))
   if (confirmDialog.returnValue !== 'delete') return
-  const result = await call(api.DELETE('/api/tasks/{task_id}', { params: { path: { task_id: task.id } } }))
+  const result = await call(api.DELETE('/api/tasks/{task_id}', { params: { ...shown(task) } }))
   if (!result) return
   const neighbour = (item.nextElementSibling ?? item.previousElementSibling)?.querySelector('input')
   item.remove()
