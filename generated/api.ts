@@ -171,13 +171,56 @@ export interface paths {
          * @description Creates a task owned by the authenticated user; `Location` names it.
          */
         post: operations["createTask"];
-        delete?: never;
+        /**
+         * Delete every matching task
+         * @description Deletes every task matching the filters in the query, in one transaction ("clear
+         *     completed": `status=completed`). `status` is required: deleting everything is asked for
+         *     explicitly with `status=all`.
+         */
+        delete: operations["bulkDeleteTasks"];
         options?: never;
         /**
          * List tasks (headers only)
          * @description The same answer as `GET` (status and headers) without the body (RFC 9110).
          */
         head: operations["listTasksHead"];
+        /**
+         * Complete or reopen every matching task
+         * @description Sets `completed` on every task matching the filters in the query (the list's filters;
+         *     none: all the user's tasks), in one transaction ("mark all complete"). Recurring tasks that
+         *     become completed roll over, as with a single completion.
+         */
+        patch: operations["bulkUpdateTasks"];
+        trace?: never;
+    };
+    "/api/{user_id}/tasks/counts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The authenticated user's id; any other value is 403.
+                 * @example u_8fJ2kLq
+                 */
+                user_id: components["parameters"]["UserId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Count tasks
+         * @description How many of the user's tasks match the filters (the list's), in all, pending, completed
+         *     and overdue (pending with a `due_date` in the past): e.g. "3 items left".
+         */
+        get: operations["countTasks"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        /**
+         * Count tasks (headers only)
+         * @description The same answer as `GET` (status and headers) without the body (RFC 9110).
+         */
+        head: operations["countTasksHead"];
         patch?: never;
         trace?: never;
     };
@@ -279,13 +322,50 @@ export interface paths {
          * @description Creates a task owned by the authenticated user; `Location` names it.
          */
         post: operations["createMyTask"];
-        delete?: never;
+        /**
+         * Delete every matching task (token style)
+         * @description Deletes every task matching the filters in the query, in one transaction ("clear
+         *     completed": `status=completed`). `status` is required: deleting everything is asked for
+         *     explicitly with `status=all`.
+         */
+        delete: operations["bulkDeleteMyTasks"];
         options?: never;
         /**
          * List tasks (token style, headers only)
          * @description The same answer as `GET` (status and headers) without the body (RFC 9110).
          */
         head: operations["listMyTasksHead"];
+        /**
+         * Complete or reopen every matching task (token style)
+         * @description Sets `completed` on every task matching the filters in the query (the list's filters;
+         *     none: all the user's tasks), in one transaction ("mark all complete"). Recurring tasks that
+         *     become completed roll over, as with a single completion.
+         */
+        patch: operations["bulkUpdateMyTasks"];
+        trace?: never;
+    };
+    "/api/tasks/counts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Count tasks (token style)
+         * @description How many of the user's tasks match the filters (the list's), in all, pending, completed
+         *     and overdue (pending with a `due_date` in the past): e.g. "3 items left".
+         */
+        get: operations["countMyTasks"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        /**
+         * Count tasks (token style, headers only)
+         * @description The same answer as `GET` (status and headers) without the body (RFC 9110).
+         */
+        head: operations["countMyTasksHead"];
         patch?: never;
         trace?: never;
     };
@@ -374,6 +454,11 @@ export interface components {
             title: components["schemas"]["Title"];
             description: components["schemas"]["Description"];
             completed: boolean;
+            priority: components["schemas"]["Priority"];
+            tags: components["schemas"]["Tags"];
+            due_date: components["schemas"]["DueDate"];
+            recurrence: components["schemas"]["Recurrence"];
+            remind_at: components["schemas"]["RemindAt"];
             /**
              * Format: date-time
              * @description UTC, millisecond precision.
@@ -384,27 +469,93 @@ export interface components {
              * @description UTC, millisecond precision; changes on every modification.
              */
             updated_at: string;
+            /**
+             * @description Only in the answer to the write that completed a recurring task: the next occurrence it
+             *     created (same title, description, priority, tags and recurrence; `due_date` one period
+             *     later). A task rolls over once: completing it again after un-completing creates nothing.
+             */
+            next_occurrence?: components["schemas"]["Task"];
         };
         TaskCreate: {
             title: components["schemas"]["Title"];
             description?: components["schemas"]["Description"];
             /** @default false */
             completed?: boolean;
+            /** @default medium */
+            priority?: components["schemas"]["Priority"];
+            tags?: components["schemas"]["Tags"];
+            due_date?: components["schemas"]["DueDate"];
+            recurrence?: components["schemas"]["Recurrence"];
+            remind_at?: components["schemas"]["RemindAt"];
         };
-        /** @description An omitted `description` or `completed` keeps its current value. */
+        /** @description An omitted optional field keeps its current value. */
         TaskReplace: {
             title: components["schemas"]["Title"];
             description?: components["schemas"]["Description"];
             completed?: boolean;
+            priority?: components["schemas"]["Priority"];
+            tags?: components["schemas"]["Tags"];
+            due_date?: components["schemas"]["DueDate"];
+            recurrence?: components["schemas"]["Recurrence"];
+            remind_at?: components["schemas"]["RemindAt"];
         };
         TaskPatch: {
             title?: components["schemas"]["Title"];
             description?: components["schemas"]["Description"];
             completed?: boolean;
+            priority?: components["schemas"]["Priority"];
+            tags?: components["schemas"]["Tags"];
+            due_date?: components["schemas"]["DueDate"];
+            recurrence?: components["schemas"]["Recurrence"];
+            remind_at?: components["schemas"]["RemindAt"];
         };
         TaskCompletion: {
             /** @description The value to set; without it, `completed` is flipped. */
             completed?: boolean;
+        };
+        /**
+         * @description How urgent the task is; `urgent` > `high` > `medium` > `low`.
+         * @enum {string}
+         */
+        Priority: "low" | "medium" | "high" | "urgent";
+        /** @description 1–50 characters, not blank; surrounding whitespace is trimmed. */
+        Tag: string;
+        /**
+         * @description At most 20 tags, in the order given. Tags are unique per task ignoring case:
+         *     `["Work", "work"]` is 422 (after trimming), never silently merged.
+         */
+        Tags: components["schemas"]["Tag"][];
+        /**
+         * Format: date-time
+         * @description When the task is due; a date and time with a zone offset (any offset), returned in UTC.
+         */
+        DueDate: string | null;
+        /**
+         * @description Completing a recurring task creates its next occurrence (`due_date` one day, week or month
+         *     later; monthly keeps the day of month of the first occurrence, clamped to the month's last
+         *     day: Jan 31 → Feb 28 → Mar 31). Needs a `due_date` (422 otherwise).
+         * @enum {string|null}
+         */
+        Recurrence: "daily" | "weekly" | "monthly" | null;
+        /**
+         * Format: date-time
+         * @description When to remind the user of the task (a `reminder` event); any offset, returned in UTC.
+         */
+        RemindAt: string | null;
+        TaskCounts: {
+            all: number;
+            pending: number;
+            completed: number;
+            /** @description Pending tasks whose `due_date` has passed. */
+            overdue: number;
+        };
+        BulkCompletion: {
+            /** @description The value every matching task gets. */
+            completed: boolean;
+        };
+        BulkResult: {
+            /** @description How many tasks were changed or deleted. */
+            count: number;
         };
         Health: {
             /** @constant */
@@ -450,6 +601,13 @@ export interface components {
                  *       "title": "Buy milk",
                  *       "description": "2 litres",
                  *       "completed": false,
+                 *       "priority": "high",
+                 *       "tags": [
+                 *         "errands"
+                 *       ],
+                 *       "due_date": "2026-11-22T17:00:00.000Z",
+                 *       "recurrence": "weekly",
+                 *       "remind_at": "2026-11-22T16:00:00.000Z",
                  *       "created_at": "2026-11-21T09:30:00.000Z",
                  *       "updated_at": "2026-11-21T09:30:00.000Z"
                  *     }
@@ -476,11 +634,49 @@ export interface components {
                  *       "title": "Buy milk",
                  *       "description": "2 litres",
                  *       "completed": false,
+                 *       "priority": "high",
+                 *       "tags": [
+                 *         "errands"
+                 *       ],
+                 *       "due_date": "2026-11-22T17:00:00.000Z",
+                 *       "recurrence": "weekly",
+                 *       "remind_at": "2026-11-22T16:00:00.000Z",
                  *       "created_at": "2026-11-21T09:30:00.000Z",
                  *       "updated_at": "2026-11-21T09:30:00.000Z"
                  *     }
                  */
                 "application/json": components["schemas"]["Task"];
+            };
+        };
+        /** @description The counts. */
+        TaskCounts: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "all": 12,
+                 *       "pending": 3,
+                 *       "completed": 9,
+                 *       "overdue": 1
+                 *     }
+                 */
+                "application/json": components["schemas"]["TaskCounts"];
+            };
+        };
+        /** @description How many tasks the request changed or deleted. */
+        BulkResult: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "count": 9
+                 *     }
+                 */
+                "application/json": components["schemas"]["BulkResult"];
             };
         };
         /** @description One page of tasks. */
@@ -502,6 +698,13 @@ export interface components {
                  *         "title": "Buy milk",
                  *         "description": "2 litres",
                  *         "completed": false,
+                 *         "priority": "high",
+                 *         "tags": [
+                 *           "errands"
+                 *         ],
+                 *         "due_date": "2026-11-22T17:00:00.000Z",
+                 *         "recurrence": "weekly",
+                 *         "remind_at": "2026-11-22T16:00:00.000Z",
                  *         "created_at": "2026-11-21T09:30:00.000Z",
                  *         "updated_at": "2026-11-21T09:30:00.000Z"
                  *       }
@@ -765,8 +968,12 @@ export interface components {
         TaskId: components["schemas"]["TaskId"];
         /** @description Which tasks by completion. */
         Status: "all" | "pending" | "completed";
-        /** @description The sort key (`title` sorts case-insensitively); ties are broken by `id` in the same direction. */
-        Sort: "created_at" | "updated_at" | "title";
+        /**
+         * @description The sort key: `title` sorts case-insensitively, `due_date` puts tasks without one last in
+         *     both orders, `priority` sorts by urgency (`desc`: urgent first). Ties are broken by `id` in
+         *     the same direction.
+         */
+        Sort: "created_at" | "updated_at" | "title" | "due_date" | "priority";
         /** @description The sort direction. */
         Order: "desc" | "asc";
         /**
@@ -776,6 +983,33 @@ export interface components {
         Query: string;
         /** @description The page size. */
         Limit: number;
+        /**
+         * @description Only tasks of these priorities (repeat the parameter for several).
+         * @example [
+         *       "high",
+         *       "urgent"
+         *     ]
+         */
+        PriorityFilter: components["schemas"]["Priority"][];
+        /**
+         * @description Only tasks carrying every one of these tags, ignoring case (repeat the parameter for several).
+         * @example [
+         *       "work"
+         *     ]
+         */
+        TagFilter: components["schemas"]["Tag"][];
+        /**
+         * @description Only tasks due strictly before this date-time (tasks without a due date never match).
+         * @example 2026-12-01T00:00:00Z
+         */
+        DueBefore: string;
+        /**
+         * @description Only tasks due at or after this date-time (tasks without a due date never match).
+         * @example 2026-11-24T00:00:00+01:00
+         */
+        DueAfter: string;
+        /** @description Which tasks by completion; required, so that deleting everything is asked for explicitly (`status=all`). */
+        RequiredStatus: "all" | "pending" | "completed";
         /** @description Opaque position from a `Link rel="next"` URL; valid only with the same `sort`. */
         Cursor: string;
         /**
@@ -803,6 +1037,16 @@ export interface components {
         IdempotencyKey: string;
     };
     requestBodies: {
+        BulkCompletion: {
+            content: {
+                /**
+                 * @example {
+                 *       "completed": true
+                 *     }
+                 */
+                "application/json": components["schemas"]["BulkCompletion"];
+            };
+        };
         TaskCreate: {
             content: {
                 /**
@@ -1176,7 +1420,11 @@ export interface operations {
             query?: {
                 /** @description Which tasks by completion. */
                 status?: components["parameters"]["Status"];
-                /** @description The sort key (`title` sorts case-insensitively); ties are broken by `id` in the same direction. */
+                /**
+                 * @description The sort key: `title` sorts case-insensitively, `due_date` puts tasks without one last in
+                 *     both orders, `priority` sorts by urgency (`desc`: urgent first). Ties are broken by `id` in
+                 *     the same direction.
+                 */
                 sort?: components["parameters"]["Sort"];
                 /** @description The sort direction. */
                 order?: components["parameters"]["Order"];
@@ -1185,6 +1433,31 @@ export interface operations {
                  * @example milk
                  */
                 q?: components["parameters"]["Query"];
+                /**
+                 * @description Only tasks of these priorities (repeat the parameter for several).
+                 * @example [
+                 *       "high",
+                 *       "urgent"
+                 *     ]
+                 */
+                priority?: components["parameters"]["PriorityFilter"];
+                /**
+                 * @description Only tasks carrying every one of these tags, ignoring case (repeat the parameter for several).
+                 * @example [
+                 *       "work"
+                 *     ]
+                 */
+                tag?: components["parameters"]["TagFilter"];
+                /**
+                 * @description Only tasks due strictly before this date-time (tasks without a due date never match).
+                 * @example 2026-12-01T00:00:00Z
+                 */
+                due_before?: components["parameters"]["DueBefore"];
+                /**
+                 * @description Only tasks due at or after this date-time (tasks without a due date never match).
+                 * @example 2026-11-24T00:00:00+01:00
+                 */
+                due_after?: components["parameters"]["DueAfter"];
                 /** @description The page size. */
                 limit?: components["parameters"]["Limit"];
                 /** @description Opaque position from a `Link rel="next"` URL; valid only with the same `sort`. */
@@ -1249,12 +1522,73 @@ export interface operations {
             503: components["responses"]["Unavailable"];
         };
     };
+    bulkDeleteTasks: {
+        parameters: {
+            query: {
+                /** @description Which tasks by completion; required, so that deleting everything is asked for explicitly (`status=all`). */
+                status: components["parameters"]["RequiredStatus"];
+                /**
+                 * @description Case-insensitive substring of the title or description; `%` and `_` match themselves.
+                 * @example milk
+                 */
+                q?: components["parameters"]["Query"];
+                /**
+                 * @description Only tasks of these priorities (repeat the parameter for several).
+                 * @example [
+                 *       "high",
+                 *       "urgent"
+                 *     ]
+                 */
+                priority?: components["parameters"]["PriorityFilter"];
+                /**
+                 * @description Only tasks carrying every one of these tags, ignoring case (repeat the parameter for several).
+                 * @example [
+                 *       "work"
+                 *     ]
+                 */
+                tag?: components["parameters"]["TagFilter"];
+                /**
+                 * @description Only tasks due strictly before this date-time (tasks without a due date never match).
+                 * @example 2026-12-01T00:00:00Z
+                 */
+                due_before?: components["parameters"]["DueBefore"];
+                /**
+                 * @description Only tasks due at or after this date-time (tasks without a due date never match).
+                 * @example 2026-11-24T00:00:00+01:00
+                 */
+                due_after?: components["parameters"]["DueAfter"];
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The authenticated user's id; any other value is 403.
+                 * @example u_8fJ2kLq
+                 */
+                user_id: components["parameters"]["UserId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: components["responses"]["BulkResult"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
     listTasksHead: {
         parameters: {
             query?: {
                 /** @description Which tasks by completion. */
                 status?: components["parameters"]["Status"];
-                /** @description The sort key (`title` sorts case-insensitively); ties are broken by `id` in the same direction. */
+                /**
+                 * @description The sort key: `title` sorts case-insensitively, `due_date` puts tasks without one last in
+                 *     both orders, `priority` sorts by urgency (`desc`: urgent first). Ties are broken by `id` in
+                 *     the same direction.
+                 */
                 sort?: components["parameters"]["Sort"];
                 /** @description The sort direction. */
                 order?: components["parameters"]["Order"];
@@ -1263,6 +1597,31 @@ export interface operations {
                  * @example milk
                  */
                 q?: components["parameters"]["Query"];
+                /**
+                 * @description Only tasks of these priorities (repeat the parameter for several).
+                 * @example [
+                 *       "high",
+                 *       "urgent"
+                 *     ]
+                 */
+                priority?: components["parameters"]["PriorityFilter"];
+                /**
+                 * @description Only tasks carrying every one of these tags, ignoring case (repeat the parameter for several).
+                 * @example [
+                 *       "work"
+                 *     ]
+                 */
+                tag?: components["parameters"]["TagFilter"];
+                /**
+                 * @description Only tasks due strictly before this date-time (tasks without a due date never match).
+                 * @example 2026-12-01T00:00:00Z
+                 */
+                due_before?: components["parameters"]["DueBefore"];
+                /**
+                 * @description Only tasks due at or after this date-time (tasks without a due date never match).
+                 * @example 2026-11-24T00:00:00+01:00
+                 */
+                due_after?: components["parameters"]["DueAfter"];
                 /** @description The page size. */
                 limit?: components["parameters"]["Limit"];
                 /** @description Opaque position from a `Link rel="next"` URL; valid only with the same `sort`. */
@@ -1281,6 +1640,180 @@ export interface operations {
         requestBody?: never;
         responses: {
             200: components["responses"]["TaskList"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    bulkUpdateTasks: {
+        parameters: {
+            query?: {
+                /** @description Which tasks by completion. */
+                status?: components["parameters"]["Status"];
+                /**
+                 * @description Case-insensitive substring of the title or description; `%` and `_` match themselves.
+                 * @example milk
+                 */
+                q?: components["parameters"]["Query"];
+                /**
+                 * @description Only tasks of these priorities (repeat the parameter for several).
+                 * @example [
+                 *       "high",
+                 *       "urgent"
+                 *     ]
+                 */
+                priority?: components["parameters"]["PriorityFilter"];
+                /**
+                 * @description Only tasks carrying every one of these tags, ignoring case (repeat the parameter for several).
+                 * @example [
+                 *       "work"
+                 *     ]
+                 */
+                tag?: components["parameters"]["TagFilter"];
+                /**
+                 * @description Only tasks due strictly before this date-time (tasks without a due date never match).
+                 * @example 2026-12-01T00:00:00Z
+                 */
+                due_before?: components["parameters"]["DueBefore"];
+                /**
+                 * @description Only tasks due at or after this date-time (tasks without a due date never match).
+                 * @example 2026-11-24T00:00:00+01:00
+                 */
+                due_after?: components["parameters"]["DueAfter"];
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The authenticated user's id; any other value is 403.
+                 * @example u_8fJ2kLq
+                 */
+                user_id: components["parameters"]["UserId"];
+            };
+            cookie?: never;
+        };
+        requestBody: components["requestBodies"]["BulkCompletion"];
+        responses: {
+            200: components["responses"]["BulkResult"];
+            400: components["responses"]["MalformedJson"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    countTasks: {
+        parameters: {
+            query?: {
+                /** @description Which tasks by completion. */
+                status?: components["parameters"]["Status"];
+                /**
+                 * @description Case-insensitive substring of the title or description; `%` and `_` match themselves.
+                 * @example milk
+                 */
+                q?: components["parameters"]["Query"];
+                /**
+                 * @description Only tasks of these priorities (repeat the parameter for several).
+                 * @example [
+                 *       "high",
+                 *       "urgent"
+                 *     ]
+                 */
+                priority?: components["parameters"]["PriorityFilter"];
+                /**
+                 * @description Only tasks carrying every one of these tags, ignoring case (repeat the parameter for several).
+                 * @example [
+                 *       "work"
+                 *     ]
+                 */
+                tag?: components["parameters"]["TagFilter"];
+                /**
+                 * @description Only tasks due strictly before this date-time (tasks without a due date never match).
+                 * @example 2026-12-01T00:00:00Z
+                 */
+                due_before?: components["parameters"]["DueBefore"];
+                /**
+                 * @description Only tasks due at or after this date-time (tasks without a due date never match).
+                 * @example 2026-11-24T00:00:00+01:00
+                 */
+                due_after?: components["parameters"]["DueAfter"];
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The authenticated user's id; any other value is 403.
+                 * @example u_8fJ2kLq
+                 */
+                user_id: components["parameters"]["UserId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: components["responses"]["TaskCounts"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    countTasksHead: {
+        parameters: {
+            query?: {
+                /** @description Which tasks by completion. */
+                status?: components["parameters"]["Status"];
+                /**
+                 * @description Case-insensitive substring of the title or description; `%` and `_` match themselves.
+                 * @example milk
+                 */
+                q?: components["parameters"]["Query"];
+                /**
+                 * @description Only tasks of these priorities (repeat the parameter for several).
+                 * @example [
+                 *       "high",
+                 *       "urgent"
+                 *     ]
+                 */
+                priority?: components["parameters"]["PriorityFilter"];
+                /**
+                 * @description Only tasks carrying every one of these tags, ignoring case (repeat the parameter for several).
+                 * @example [
+                 *       "work"
+                 *     ]
+                 */
+                tag?: components["parameters"]["TagFilter"];
+                /**
+                 * @description Only tasks due strictly before this date-time (tasks without a due date never match).
+                 * @example 2026-12-01T00:00:00Z
+                 */
+                due_before?: components["parameters"]["DueBefore"];
+                /**
+                 * @description Only tasks due at or after this date-time (tasks without a due date never match).
+                 * @example 2026-11-24T00:00:00+01:00
+                 */
+                due_after?: components["parameters"]["DueAfter"];
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The authenticated user's id; any other value is 403.
+                 * @example u_8fJ2kLq
+                 */
+                user_id: components["parameters"]["UserId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: components["responses"]["TaskCounts"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             422: components["responses"]["ValidationFailed"];
@@ -1547,7 +2080,11 @@ export interface operations {
             query?: {
                 /** @description Which tasks by completion. */
                 status?: components["parameters"]["Status"];
-                /** @description The sort key (`title` sorts case-insensitively); ties are broken by `id` in the same direction. */
+                /**
+                 * @description The sort key: `title` sorts case-insensitively, `due_date` puts tasks without one last in
+                 *     both orders, `priority` sorts by urgency (`desc`: urgent first). Ties are broken by `id` in
+                 *     the same direction.
+                 */
                 sort?: components["parameters"]["Sort"];
                 /** @description The sort direction. */
                 order?: components["parameters"]["Order"];
@@ -1556,6 +2093,31 @@ export interface operations {
                  * @example milk
                  */
                 q?: components["parameters"]["Query"];
+                /**
+                 * @description Only tasks of these priorities (repeat the parameter for several).
+                 * @example [
+                 *       "high",
+                 *       "urgent"
+                 *     ]
+                 */
+                priority?: components["parameters"]["PriorityFilter"];
+                /**
+                 * @description Only tasks carrying every one of these tags, ignoring case (repeat the parameter for several).
+                 * @example [
+                 *       "work"
+                 *     ]
+                 */
+                tag?: components["parameters"]["TagFilter"];
+                /**
+                 * @description Only tasks due strictly before this date-time (tasks without a due date never match).
+                 * @example 2026-12-01T00:00:00Z
+                 */
+                due_before?: components["parameters"]["DueBefore"];
+                /**
+                 * @description Only tasks due at or after this date-time (tasks without a due date never match).
+                 * @example 2026-11-24T00:00:00+01:00
+                 */
+                due_after?: components["parameters"]["DueAfter"];
                 /** @description The page size. */
                 limit?: components["parameters"]["Limit"];
                 /** @description Opaque position from a `Link rel="next"` URL; valid only with the same `sort`. */
@@ -1606,12 +2168,66 @@ export interface operations {
             503: components["responses"]["Unavailable"];
         };
     };
+    bulkDeleteMyTasks: {
+        parameters: {
+            query: {
+                /** @description Which tasks by completion; required, so that deleting everything is asked for explicitly (`status=all`). */
+                status: components["parameters"]["RequiredStatus"];
+                /**
+                 * @description Case-insensitive substring of the title or description; `%` and `_` match themselves.
+                 * @example milk
+                 */
+                q?: components["parameters"]["Query"];
+                /**
+                 * @description Only tasks of these priorities (repeat the parameter for several).
+                 * @example [
+                 *       "high",
+                 *       "urgent"
+                 *     ]
+                 */
+                priority?: components["parameters"]["PriorityFilter"];
+                /**
+                 * @description Only tasks carrying every one of these tags, ignoring case (repeat the parameter for several).
+                 * @example [
+                 *       "work"
+                 *     ]
+                 */
+                tag?: components["parameters"]["TagFilter"];
+                /**
+                 * @description Only tasks due strictly before this date-time (tasks without a due date never match).
+                 * @example 2026-12-01T00:00:00Z
+                 */
+                due_before?: components["parameters"]["DueBefore"];
+                /**
+                 * @description Only tasks due at or after this date-time (tasks without a due date never match).
+                 * @example 2026-11-24T00:00:00+01:00
+                 */
+                due_after?: components["parameters"]["DueAfter"];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: components["responses"]["BulkResult"];
+            401: components["responses"]["Unauthorized"];
+            422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
     listMyTasksHead: {
         parameters: {
             query?: {
                 /** @description Which tasks by completion. */
                 status?: components["parameters"]["Status"];
-                /** @description The sort key (`title` sorts case-insensitively); ties are broken by `id` in the same direction. */
+                /**
+                 * @description The sort key: `title` sorts case-insensitively, `due_date` puts tasks without one last in
+                 *     both orders, `priority` sorts by urgency (`desc`: urgent first). Ties are broken by `id` in
+                 *     the same direction.
+                 */
                 sort?: components["parameters"]["Sort"];
                 /** @description The sort direction. */
                 order?: components["parameters"]["Order"];
@@ -1620,6 +2236,31 @@ export interface operations {
                  * @example milk
                  */
                 q?: components["parameters"]["Query"];
+                /**
+                 * @description Only tasks of these priorities (repeat the parameter for several).
+                 * @example [
+                 *       "high",
+                 *       "urgent"
+                 *     ]
+                 */
+                priority?: components["parameters"]["PriorityFilter"];
+                /**
+                 * @description Only tasks carrying every one of these tags, ignoring case (repeat the parameter for several).
+                 * @example [
+                 *       "work"
+                 *     ]
+                 */
+                tag?: components["parameters"]["TagFilter"];
+                /**
+                 * @description Only tasks due strictly before this date-time (tasks without a due date never match).
+                 * @example 2026-12-01T00:00:00Z
+                 */
+                due_before?: components["parameters"]["DueBefore"];
+                /**
+                 * @description Only tasks due at or after this date-time (tasks without a due date never match).
+                 * @example 2026-11-24T00:00:00+01:00
+                 */
+                due_after?: components["parameters"]["DueAfter"];
                 /** @description The page size. */
                 limit?: components["parameters"]["Limit"];
                 /** @description Opaque position from a `Link rel="next"` URL; valid only with the same `sort`. */
@@ -1632,6 +2273,159 @@ export interface operations {
         requestBody?: never;
         responses: {
             200: components["responses"]["TaskList"];
+            401: components["responses"]["Unauthorized"];
+            422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    bulkUpdateMyTasks: {
+        parameters: {
+            query?: {
+                /** @description Which tasks by completion. */
+                status?: components["parameters"]["Status"];
+                /**
+                 * @description Case-insensitive substring of the title or description; `%` and `_` match themselves.
+                 * @example milk
+                 */
+                q?: components["parameters"]["Query"];
+                /**
+                 * @description Only tasks of these priorities (repeat the parameter for several).
+                 * @example [
+                 *       "high",
+                 *       "urgent"
+                 *     ]
+                 */
+                priority?: components["parameters"]["PriorityFilter"];
+                /**
+                 * @description Only tasks carrying every one of these tags, ignoring case (repeat the parameter for several).
+                 * @example [
+                 *       "work"
+                 *     ]
+                 */
+                tag?: components["parameters"]["TagFilter"];
+                /**
+                 * @description Only tasks due strictly before this date-time (tasks without a due date never match).
+                 * @example 2026-12-01T00:00:00Z
+                 */
+                due_before?: components["parameters"]["DueBefore"];
+                /**
+                 * @description Only tasks due at or after this date-time (tasks without a due date never match).
+                 * @example 2026-11-24T00:00:00+01:00
+                 */
+                due_after?: components["parameters"]["DueAfter"];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: components["requestBodies"]["BulkCompletion"];
+        responses: {
+            200: components["responses"]["BulkResult"];
+            400: components["responses"]["MalformedJson"];
+            401: components["responses"]["Unauthorized"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    countMyTasks: {
+        parameters: {
+            query?: {
+                /** @description Which tasks by completion. */
+                status?: components["parameters"]["Status"];
+                /**
+                 * @description Case-insensitive substring of the title or description; `%` and `_` match themselves.
+                 * @example milk
+                 */
+                q?: components["parameters"]["Query"];
+                /**
+                 * @description Only tasks of these priorities (repeat the parameter for several).
+                 * @example [
+                 *       "high",
+                 *       "urgent"
+                 *     ]
+                 */
+                priority?: components["parameters"]["PriorityFilter"];
+                /**
+                 * @description Only tasks carrying every one of these tags, ignoring case (repeat the parameter for several).
+                 * @example [
+                 *       "work"
+                 *     ]
+                 */
+                tag?: components["parameters"]["TagFilter"];
+                /**
+                 * @description Only tasks due strictly before this date-time (tasks without a due date never match).
+                 * @example 2026-12-01T00:00:00Z
+                 */
+                due_before?: components["parameters"]["DueBefore"];
+                /**
+                 * @description Only tasks due at or after this date-time (tasks without a due date never match).
+                 * @example 2026-11-24T00:00:00+01:00
+                 */
+                due_after?: components["parameters"]["DueAfter"];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: components["responses"]["TaskCounts"];
+            401: components["responses"]["Unauthorized"];
+            422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    countMyTasksHead: {
+        parameters: {
+            query?: {
+                /** @description Which tasks by completion. */
+                status?: components["parameters"]["Status"];
+                /**
+                 * @description Case-insensitive substring of the title or description; `%` and `_` match themselves.
+                 * @example milk
+                 */
+                q?: components["parameters"]["Query"];
+                /**
+                 * @description Only tasks of these priorities (repeat the parameter for several).
+                 * @example [
+                 *       "high",
+                 *       "urgent"
+                 *     ]
+                 */
+                priority?: components["parameters"]["PriorityFilter"];
+                /**
+                 * @description Only tasks carrying every one of these tags, ignoring case (repeat the parameter for several).
+                 * @example [
+                 *       "work"
+                 *     ]
+                 */
+                tag?: components["parameters"]["TagFilter"];
+                /**
+                 * @description Only tasks due strictly before this date-time (tasks without a due date never match).
+                 * @example 2026-12-01T00:00:00Z
+                 */
+                due_before?: components["parameters"]["DueBefore"];
+                /**
+                 * @description Only tasks due at or after this date-time (tasks without a due date never match).
+                 * @example 2026-11-24T00:00:00+01:00
+                 */
+                due_after?: components["parameters"]["DueAfter"];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: components["responses"]["TaskCounts"];
             401: components["responses"]["Unauthorized"];
             422: components["responses"]["ValidationFailed"];
             429: components["responses"]["TooManyRequests"];

@@ -26,7 +26,21 @@ function serve() {
     onnotice: () => {},
     types: { bigint: { to: 20, from: [20], serialize: String, parse: Number } },
   })
-  const columns = ['id', 'user_id', 'title', 'description', 'completed', 'created_at', 'updated_at']
+  // Every field a task has in the API's answers, so that both servers read and write the same bytes.
+  const columns = [
+    'id',
+    'user_id',
+    'title',
+    'description',
+    'completed',
+    'priority',
+    'tags',
+    'due_date',
+    'recurrence',
+    'remind_at',
+    'created_at',
+    'updated_at',
+  ]
   const json = { 'content-type': 'application/json' }
 
   const fail = (res, status, detail) => {

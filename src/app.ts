@@ -90,6 +90,8 @@ export function createApp({ sql, verify, config, logger, rateLimiter }: AppDeps)
       // The user's rate limit counts once the token is verified: its 429 comes before request validation.
       validateSecurity: { handlers: { bearerAuth: rateLimiter ? rateLimiter.byUser(bearerAuth(verify)) : bearerAuth(verify) } },
       fileUploader: false, // the contract takes no multipart bodies: no multipart step on every request
+      // Full format checks: the fast ones let `2026-02-30T25:00:00Z` through as a date-time.
+      ajvFormats: { mode: 'full' },
     }),
     refuseMisreadInput,
   )
@@ -176,7 +178,8 @@ const integerParameters = new Map(
  *   parameter must be written as a plain decimal numeral, and be finite;
  * - strings with lone UTF-16 surrogates (`"\ud800"` in JSON) or bytes that are not UTF-8 would be
  *   stored as U+FFFD: each such body field is named;
- * - a body the JSON parser never read (see normalizeHeaders) where the operation takes one.
+ * - a body the JSON parser never read (see normalizeHeaders) where the operation takes one;
+ * - a date-time that RFC 3339 allows but that cannot be stored and returned as given (storableInstant).
  */
 const refuseMisreadInput: RequestHandler = (req, _res, next) => {
   const matched = matchedOperation(req)
@@ -194,7 +197,16 @@ const refuseMisreadInput: RequestHandler = (req, _res, next) => {
     for (const name of parameters.path) check('path', name, matched?.rawPathParams?.[name])
     for (const name of parameters.query) check('query', name, query?.get(name))
   }
+  for (const name of ['due_before', 'due_after'] as const) {
+    if (typeof req.query[name] === 'string' && !storableInstant(req.query[name])) {
+      errors.push({ location: 'query', path: name, message: instantMessage })
+    }
+  }
   if (req.body !== undefined && typeof req.body === 'object') {
+    for (const name of ['due_date', 'remind_at']) {
+      const value = (req.body as Record<string, unknown>)[name]
+      if (typeof value === 'string' && !storableInstant(value)) errors.push({ location: 'body', path: `/${name}`, message: instantMessage })
+    }
     const invalidUtf8 = notUtf8.has(req)
     findMisreadStrings(req.body, '', invalidUtf8, errors)
     if (invalidUtf8 && !errors.some((e) => e.location === 'body')) {
@@ -203,6 +215,16 @@ const refuseMisreadInput: RequestHandler = (req, _res, next) => {
   }
   if (errors.length === 0) return next()
   throw invalid(errors)
+}
+
+// RFC 3339 allows a leap second (:60) and years 0000 and 9999 with any offset; PostgreSQL and
+// JavaScript do not agree on those, and the API answers in UTC: an instant is from year 1 to 9999 in UTC.
+const instantMessage = 'must be a date-time from year 0001 to 9999 in UTC, without a leap second'
+function storableInstant(text: string): boolean {
+  const ms = Date.parse(text)
+  if (Number.isNaN(ms)) return false
+  const year = new Date(ms).getUTCFullYear()
+  return year >= 1 && year <= 9999
 }
 
 function findMisreadStrings(value: unknown, path: string, invalidUtf8: boolean, errors: FieldError[]): void {

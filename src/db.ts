@@ -17,7 +17,7 @@ export interface Database {
   close(): Promise<void>
 }
 
-/** A postgres.js pool; int8 ids come back as numbers (the contract caps them at 2^53 - 1). */
+/** A postgres.js pool; int8 ids come back as numbers (the contract caps them at 2^53 - 1), timestamps as ISO strings. */
 export function connect(url: string, { connection, ...options }: postgres.Options<Record<string, postgres.PostgresType>> = {}): Sql {
   const target = new URL(url)
   // libpq's channel_binding is not a server setting; postgres.js would send it as one and fail.
@@ -30,7 +30,17 @@ export function connect(url: string, { connection, ...options }: postgres.Option
     // should get its 503 within a second, not hang.
     backoff: (retries: number) => (0.5 + Math.random() / 2) * Math.min(0.05 * 2 ** retries, 1),
     onnotice: () => {},
-    types: { bigint: { to: 20, from: [20], serialize: (n: number) => String(n), parse: (s: string) => Number(s) } },
+    types: {
+      bigint: { to: 20, from: [20], serialize: (n: number) => String(n), parse: (s: string) => Number(s) },
+      // Timestamps come back as the API writes them (ISO 8601 in UTC, milliseconds), ±infinity as such.
+      date: {
+        to: 1184,
+        from: [1082, 1114, 1184],
+        // A string goes as written (PostgreSQL reads offsets and ±infinity itself).
+        serialize: (x: Date | string) => (x instanceof Date ? x.toISOString() : x),
+        parse: (s: string) => (s === 'infinity' || s === '-infinity' ? s : new Date(s).toISOString()),
+      },
+    },
     connection: { application_name: 'todo-api', ...connection },
     ...options,
   })

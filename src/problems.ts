@@ -80,7 +80,8 @@ function fieldError(error: { path?: string; message?: string }): FieldError {
   if (!location) return { location: 'path', path: '', message: 'is not a valid percent-encoded URL path' }
   return {
     location,
-    path: location === 'body' ? rest.map((s) => `/${s}`).join('') : rest.join('.'),
+    // A parameter is named as declared, also when one of its array items failed (`priority.0`).
+    path: location === 'body' ? rest.map((s) => `/${s}`).join('') : (rest[0] ?? ''),
     message: patternMessages.get(error.message ?? '') ?? error.message ?? 'is invalid',
   }
 }
@@ -133,6 +134,10 @@ export function toProblem(error: unknown, req: Request): Problem {
   }
   // query_canceled: statement_timeout (DATABASE_STATEMENT_TIMEOUT) stopped a query that took too long.
   if (e.code === '57014') return new Problem('unavailable', 'The database took too long to answer; try again shortly.')
+  // The one rule of a task that spans fields and the stored task (PATCH may change either): a check constraint.
+  if (e.code === '23514' && (error as { constraint_name?: string }).constraint_name === 'tasks_recurrence_needs_due_date') {
+    return invalid([{ location: 'body', path: '/recurrence', message: 'needs a due_date (a recurring task must have one)' }])
+  }
   if (isUnavailable(e)) return new Problem('unavailable', 'The database is unavailable; try again shortly.')
   switch (status) {
     case 400: {

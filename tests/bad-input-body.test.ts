@@ -14,6 +14,7 @@ import {
   type Style,
   sandbox,
   send,
+  styles,
   success,
   type Task,
   targets,
@@ -184,7 +185,8 @@ describe('422: completed is a boolean, never coerced', () => {
 
 describe('422: a property the contract does not declare is refused, never dropped', () => {
   const extras: [string, Record<string, unknown>, Where][] = [
-    ['unknown', { priority: 'high' }, 'body /priority'],
+    ['unknown', { importance: 'high' }, 'body /importance'],
+    ['a differently cased priority', { Priority: 'high' }, 'body /Priority'],
     ['a differently cased title', { Title: 'Buy milk' }, 'body /Title'],
     ['id (set by the server)', { id: 1 }, 'body /id'],
     ['user_id (the token decides)', { user_id: 'someone-else' }, 'body /user_id'],
@@ -367,5 +369,200 @@ describe('hostile requests', () => {
     expect(await box.rows()).toEqual(before)
     expect(({} as Record<string, unknown>).polluted).toBeUndefined()
     expect(Object.prototype).not.toHaveProperty('polluted')
+  })
+})
+
+// Organizing tasks (issue 8): priority, tags, due_date, recurrence and remind_at are checked like the
+// other fields, on every write that takes them, and a refused write stores nothing.
+describe('422: tags', () => {
+  const bad: [string, unknown, Where[]][] = [
+    ['21 tags', Array.from({ length: 21 }, (_, i) => `tag${i}`), ['body /tags']],
+    ['a tag of 51 characters', ['fine', 'x'.repeat(51)], ['body /tags/1']],
+    ['a tag of 51 emoji', ['😀'.repeat(51)], ['body /tags/0']],
+    ['an empty tag', [''], ['body /tags/0']],
+    ['a blank tag', ['fine', ' \t '], ['body /tags/1']],
+    ['a tag of no-break spaces', ['\u00a0\u3000'], ['body /tags/0']],
+    ['a tag with a NUL', ['a\u0000b'], ['body /tags/0']],
+    ['duplicates differing in case', ['Work', 'home', 'WORK'], ['body /tags/2']],
+    ['duplicates once trimmed', ['home', '  home '], ['body /tags/1']],
+    ['duplicates differing in case once trimmed', ['Home', 'errands', ' hOmE'], ['body /tags/2']],
+    ['exact duplicates', ['work', 'work'], ['body /tags']],
+    ['a string, not an array', 'work', ['body /tags']],
+    ['null', null, ['body /tags']],
+    ['an object', { work: true }, ['body /tags']],
+    ['a number among the tags', ['fine', 5], ['body /tags/1']],
+    ['a nested array', [['work']], ['body /tags/0']],
+  ]
+  test.each(bad.flatMap(([name, tags, where]) => cross([[name, { tags, where }]], taskWrites)))(
+    '%s',
+    async (_, { tags, where }, w, style) => {
+      await refused(w, style, { title: 'Buy milk', tags }, 422, where)
+    },
+  )
+
+  test.each(targets([complete]))('tags on …/complete → 422: %s', async (_, w, style) => {
+    await refused(w, style, { completed: true, tags: ['work'] }, 422, ['body /tags'])
+  })
+
+  const good: [string, string[]][] = [
+    ['20 tags of 50 characters', Array.from({ length: 20 }, (_, i) => `${String(i).padStart(2, '0')}${'t'.repeat(48)}`)],
+    ['50 emoji', ['😀'.repeat(50)]],
+    ['no tags', []],
+  ]
+  test.each(cross(good, taskWrites))('accepted: %s', async (_, tags, w, style) => {
+    const box = await sandbox(server)
+    const sent = await send(server, urlOf(box, w, style), { method: w.method, token: box.token, body: { title: 'Buy milk', tags } })
+    expect(sent.status).toBe(success(w))
+    expect((sent.body as Task).tags).toEqual(tags)
+  })
+})
+
+describe('422: priority', () => {
+  const bad: [string, unknown][] = [
+    ['unknown', 'critical'],
+    ['in capitals', 'HIGH'],
+    ['empty', ''],
+    ['null', null],
+    ['a number', 3],
+    ['an array', ['high']],
+  ]
+  test.each(cross(bad, taskWrites))('%s', async (_, priority, w, style) => {
+    await refused(w, style, { title: 'Buy milk', priority }, 422, ['body /priority'])
+  })
+
+  test.each(targets([complete]))('priority on …/complete → 422: %s', async (_, w, style) => {
+    await refused(w, style, { completed: true, priority: 'high' }, 422, ['body /priority'])
+  })
+})
+
+describe('422: due_date and remind_at', () => {
+  const bad: [string, unknown][] = [
+    ['a word', 'tomorrow'],
+    ['a date without a time', '2026-01-01'],
+    ['a time without an offset', '2026-01-01T10:00:00'],
+    ['a time without an offset, with milliseconds', '2026-01-01T10:00:00.000'],
+    ['a day that does not exist', '2026-02-30T10:00:00Z'],
+    ['an hour that does not exist', '2026-01-01T25:00:00Z'],
+    ['an offset beyond 23:59', '2026-01-01T10:00:00+24:00'],
+    ['an empty string', ''],
+    ['milliseconds since the epoch', 1767261600000],
+    ['a boolean', true],
+    ['an object', { date: '2026-01-01T10:00:00Z' }],
+  ]
+  const fields = ['due_date', 'remind_at'] as const
+  const cases = fields.flatMap((field) =>
+    bad.map(([name, value]): [string, { field: string; value: unknown }] => [`${field}: ${name}`, { field, value }]),
+  )
+  test.each(cross(cases, taskWrites))('%s', async (_, { field, value }, w, style) => {
+    await refused(w, style, { title: 'Buy milk', [field]: value }, 422, [`body /${field}`])
+  })
+
+  test.each(targets([complete]))('due_date on …/complete → 422: %s', async (_, w, style) => {
+    await refused(w, style, { completed: true, due_date: '2026-01-01T10:00:00Z' }, 422, ['body /due_date'])
+  })
+})
+
+// Date-times the contract's format admits but that PostgreSQL cannot store (year 0, after an offset
+// is applied) or that JavaScript's Date cannot read (a leap second): a clear 422 or a faithful
+// round trip, never a 500.
+describe('date-times at the edges of what can be stored', () => {
+  test.each(
+    cross(
+      [
+        ['year 0000', '0000-01-01T00:00:00Z'],
+        ['year 0001 at +01:00 (year 0 in UTC)', '0001-01-01T00:30:00+01:00'],
+        ['9999-12-31 at -01:00 (year 10000 in UTC)', '9999-12-31T23:30:00-01:00'],
+        ['a leap second', '2026-12-31T23:59:60Z'],
+      ],
+      [create, update],
+    ),
+  )('%s → 422 naming the field, or stored and returned as sent', async (_, due_date, w, style) => {
+    const box = await sandbox(server)
+    const before = await box.rows()
+    const sent = await send(server, urlOf(box, w, style), { method: w.method, token: box.token, body: { title: 'edge', due_date } })
+    if (sent.status === 422) {
+      expectProblem(sent, 422, ['body /due_date'])
+      expect(await box.rows()).toEqual(before)
+    } else {
+      expect(sent.status).toBe(success(w))
+      expect(Date.parse((sent.body as Task).due_date as string)).toBe(Date.parse(due_date))
+    }
+  })
+})
+
+describe('422: recurrence', () => {
+  const bad: [string, unknown][] = [
+    ['unknown', 'yearly'],
+    ['capitalised', 'Daily'],
+    ['empty', ''],
+    ['a number', 7],
+    ['an array', ['daily']],
+  ]
+  test.each(cross(bad, taskWrites))('%s', async (_, recurrence, w, style) => {
+    await refused(w, style, { title: 'Buy milk', due_date: '2026-01-01T10:00:00Z', recurrence }, 422, ['body /recurrence'])
+  })
+
+  test.each(cross([['daily', 'daily'] as [string, string], ['monthly', 'monthly']], taskWrites))(
+    'recurrence %s without a due date, on a task that has none → 422: %s',
+    async (_, recurrence, w, style) => {
+      await refused(w, style, { title: 'Buy milk', recurrence }, 422, ['body /recurrence'])
+    },
+  )
+
+  test.each(targets(taskWrites))('recurrence with due_date null → 422: %s', async (_, w, style) => {
+    await refused(w, style, { title: 'Buy milk', recurrence: 'weekly', due_date: null }, 422, ['body /recurrence'])
+  })
+
+  /** A sandbox whose task, the one written to, recurs. */
+  async function recurringBox(): Promise<Sandbox> {
+    const box = await sandbox(server)
+    const sent = await send(server, tasksUrl('token style', box.user_id, `/${box.task.id}`), {
+      method: 'PATCH',
+      token: box.token,
+      body: { due_date: '2026-01-01T10:00:00Z', recurrence: 'daily' },
+    })
+    expect(sent.status).toBe(200)
+    return { ...box, task: sent.body as Task }
+  }
+
+  test.each(targets([replace, update]))('due_date: null on a recurring task → 422 naming recurrence: %s', async (_, w, style) => {
+    const box = await recurringBox()
+    await expectRefused(server, box, urlOf(box, w, style), { method: w.method, body: { title: 'Buy milk', due_date: null } }, 422, [
+      'body /recurrence',
+    ])
+  })
+
+  test.each(targets([replace, update]))('due_date: null with recurrence: null on a recurring task is accepted: %s', async (_, w, style) => {
+    const box = await recurringBox()
+    const sent = await send(server, urlOf(box, w, style), {
+      method: w.method,
+      token: box.token,
+      body: { title: 'Buy milk', due_date: null, recurrence: null },
+    })
+    expect(sent.status).toBe(200)
+    expect(sent.body).toMatchObject({ due_date: null, recurrence: null })
+  })
+})
+
+describe('422: bulk PATCH on the collection', () => {
+  const bodies: [string, unknown, Where[]][] = [
+    ['an empty object', {}, ['body /completed']],
+    ['an unknown property beside completed', { completed: true, title: 'x' }, ['body /title']],
+    ['a task field instead of completed', { priority: 'high' }, ['body /completed', 'body /priority']],
+    ['completed as a string', { completed: 'true' }, ['body /completed']],
+    ['completed as a number', { completed: 1 }, ['body /completed']],
+    ['completed null', { completed: null }, ['body /completed']],
+    ['an array', [{ completed: true }], ['body']],
+  ]
+  test.each(
+    bodies.flatMap(([name, body, where]) => styles.map((s): [string, unknown, Where[], Style] => [`${name}, ${s}`, body, where, s])),
+  )('%s', async (_, body, where, style) => {
+    const box = await sandbox(server)
+    await expectRefused(server, box, tasksUrl(style, box.user_id, '?status=all'), { method: 'PATCH', body }, 422, where)
+  })
+
+  test.each(styles)('a body that is not JSON → 400, %s', async (style) => {
+    const box = await sandbox(server)
+    await expectRefused(server, box, tasksUrl(style, box.user_id), { method: 'PATCH', body: '{"completed": tru' }, 400)
   })
 })

@@ -62,7 +62,7 @@ describe('422: list query parameters', () => {
     ['status=done', { query: 'status=done', where: 'status' }],
     ['status=ALL (values are case-sensitive)', { query: 'status=ALL', where: 'status' }],
     ['status= (empty)', { query: 'status=', where: 'status' }],
-    ['sort=priority', { query: 'sort=priority', where: 'sort' }],
+    ['sort=importance', { query: 'sort=importance', where: 'sort' }],
     ['order=up', { query: 'order=up', where: 'order' }],
     ['limit=0', { query: 'limit=0', where: 'limit' }],
     ['limit=501', { query: 'limit=501', where: 'limit' }],
@@ -203,9 +203,8 @@ describe('405: a known path with a method it does not declare, with Allow', () =
       'POST /api/tasks/1',
       { method: 'POST', rest: (id) => `/${id}`, allow: ['DELETE', 'GET', 'HEAD', 'PATCH', 'PUT'], body: { title: 'x' } },
     ],
-    ['DELETE /api/tasks', { method: 'DELETE', rest: () => '', allow: ['GET', 'HEAD', 'POST'] }],
-    ['PUT /api/tasks', { method: 'PUT', rest: () => '', allow: ['GET', 'HEAD', 'POST'], body: { title: 'x' } }],
-    ['PATCH /api/tasks', { method: 'PATCH', rest: () => '', allow: ['GET', 'HEAD', 'POST'], body: { completed: true } }],
+    ['PUT /api/tasks', { method: 'PUT', rest: () => '', allow: ['DELETE', 'GET', 'HEAD', 'PATCH', 'POST'], body: { title: 'x' } }],
+    ['POST /api/tasks/counts', { method: 'POST', rest: () => '/counts', allow: ['GET', 'HEAD'], body: { title: 'x' } }],
     ['GET …/complete', { method: 'GET', rest: (id) => `/${id}/complete`, allow: ['PATCH'] }],
     ['PUT …/complete', { method: 'PUT', rest: (id) => `/${id}/complete`, allow: ['PATCH'], body: { completed: true } }],
     ['POST …/complete', { method: 'POST', rest: (id) => `/${id}/complete`, allow: ['PATCH'] }],
@@ -233,5 +232,109 @@ describe('405: a known path with a method it does not declare, with Allow', () =
   test('an unusual method (PROPFIND) on a known path is 405 as well', async () => {
     const box = await sandbox(server)
     await expectRefused(server, box, '/api/tasks', { method: 'PROPFIND' }, 405)
+  })
+})
+
+// Organizing tasks (issue 8): the list's new filters and sorts, and the same filters on counts and
+// the bulk operations, are checked by the contract before anything is read or written.
+describe('422: the organize query parameters, on the list, counts and bulk writes', () => {
+  interface Endpoint {
+    method: string
+    rest: string
+    /** What the endpoint needs besides the parameter under test. */
+    base: string
+    body?: unknown
+  }
+  const endpoints: [string, Endpoint][] = [
+    ['list', { method: 'GET', rest: '', base: '' }],
+    ['counts', { method: 'GET', rest: '/counts', base: '' }],
+    ['bulk PATCH', { method: 'PATCH', rest: '', base: '', body: { completed: true } }],
+    ['bulk DELETE', { method: 'DELETE', rest: '', base: 'status=all&' }],
+  ]
+  const queries: [string, { query: string; where: string }][] = [
+    ['due_before=yesterday', { query: 'due_before=yesterday', where: 'due_before' }],
+    ['due_after=2026-13-01T00:00:00Z (no 13th month)', { query: 'due_after=2026-13-01T00:00:00Z', where: 'due_after' }],
+    ['due_before without an offset', { query: 'due_before=2026-01-01T00:00:00', where: 'due_before' }],
+    ['due_after a date only', { query: 'due_after=2026-01-01', where: 'due_after' }],
+    ['due_before= (empty)', { query: 'due_before=', where: 'due_before' }],
+    ['due_after repeated', { query: 'due_after=2026-01-01T00:00:00Z&due_after=2026-02-01T00:00:00Z', where: 'due_after' }],
+    ['priority=critical', { query: 'priority=critical', where: 'priority' }],
+    ['priority=HIGH (values are case-sensitive)', { query: 'priority=HIGH', where: 'priority' }],
+    ['priority=high&priority=bogus', { query: 'priority=high&priority=bogus', where: 'priority' }],
+    ['priority= (empty)', { query: 'priority=', where: 'priority' }],
+    ['tag= (empty)', { query: 'tag=', where: 'tag' }],
+    ['a blank tag', { query: 'tag=%20%20', where: 'tag' }],
+    ['a tag of 51 characters', { query: `tag=${'t'.repeat(51)}`, where: 'tag' }],
+    ['a tag containing %00', { query: 'tag=a%00b', where: 'tag' }],
+    ['21 tags', { query: Array.from({ length: 21 }, (_, i) => `tag=t${i}`).join('&'), where: 'tag' }],
+  ]
+  const cases = endpoints.flatMap(([name, endpoint]) =>
+    queries.map(([q, c]): [string, Endpoint & { query: string; where: string }] => [`${q} on ${name}`, { ...endpoint, ...c }]),
+  )
+  test.each(both(cases))('%s', async (_, { method, rest, base, body, query, where }, style) => {
+    const box = await sandbox(server)
+    await expectRefused(server, box, tasksUrl(style, box.user_id, `${rest}?${base}${query}`), { method, body }, 422, [`query ${where}`])
+  })
+
+  test.each(
+    both([
+      ['sort=importance', 'sort=importance'],
+      ['sort=due (a prefix)', 'sort=due'],
+      ['sort=Priority', 'sort=Priority'],
+    ]),
+  )('%s on the list → 422 naming sort', async (_, query, style) => {
+    const box = await sandbox(server)
+    await expectRefused(server, box, tasksUrl(style, box.user_id, `?${query}`), {}, 422, ['query sort'])
+  })
+
+  // Counts and bulk writes take the list's filters, not its paging or order.
+  const unpaged: [string, Endpoint & { query: string; where: string }][] = endpoints
+    .filter(([name]) => name !== 'list')
+    .flatMap(([name, endpoint]) =>
+      ['sort=due_date', 'order=asc', 'limit=10', 'cursor=abc'].map((query): [string, Endpoint & { query: string; where: string }] => [
+        `${query} on ${name}`,
+        { ...endpoint, query, where: query.split('=')[0] as string },
+      ]),
+    )
+  test.each(both(unpaged))(
+    '%s → 422, the parameter is not one of its own',
+    async (_, { method, rest, base, body, query, where }, style) => {
+      const box = await sandbox(server)
+      await expectRefused(server, box, tasksUrl(style, box.user_id, `${rest}?${base}${query}`), { method, body }, 422, [`query ${where}`])
+    },
+  )
+})
+
+describe('422: bulk DELETE needs status, so that deleting everything is asked for explicitly', () => {
+  test.each(
+    both([
+      ['no query at all', ''],
+      ['only a tag filter', '?tag=work'],
+      ['only priority and due filters', '?priority=low&due_before=2030-01-01T00:00:00Z'],
+      ['status=done', '?status=done'],
+      ['status= (empty)', '?status='],
+      ['status twice', '?status=all&status=completed'],
+    ]),
+  )('%s → 422 naming status, nothing deleted', async (_, query, style) => {
+    const box = await sandbox(server)
+    await expectRefused(server, box, tasksUrl(style, box.user_id, query), { method: 'DELETE' }, 422, ['query status'])
+  })
+})
+
+// Date-times the format admits but PostgreSQL cannot hold (year 0) or JavaScript's Date cannot read
+// (a leap second): as filters they are a 422 naming the parameter or a plain answer, never a 500.
+describe('due filters at the edges of what can be stored', () => {
+  test.each(
+    both([
+      ['due_before=0000-01-01T00:00:00Z', 'due_before=0000-01-01T00:00:00Z'],
+      ['due_after=9999-12-31T23:30:00-01:00 (year 10000 in UTC)', 'due_after=9999-12-31T23:30:00-01:00'],
+      ['due_after=2026-12-31T23:59:60Z (a leap second)', 'due_after=2026-12-31T23:59:60Z'],
+    ]),
+  )('%s → 200 or 422 naming it', async (_, query, style) => {
+    const box = await sandbox(server)
+    for (const rest of ['', '/counts']) {
+      const sent = await send(server, tasksUrl(style, box.user_id, `${rest}?${query}`), { token: box.token })
+      if (sent.status !== 200) expectProblem(sent, 422, [`query ${query.split('=')[0]}` as const])
+    }
   })
 })

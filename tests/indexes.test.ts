@@ -65,15 +65,23 @@ beforeAll(async () => {
   // with ties in every sort key and titles in mixed case, a rare word ("Quokka", in 4 of the heavy
   // user's descriptions and about 20 of the others'), and the special tasks; then fresh
   // statistics, as autovacuum would gather them.
+  // Organize fields (issue 8): the four priorities, due dates with ties and a quarter without one,
+  // a common tag ("Work", on a third of the tasks) and a rare one ("Rare", on 4 of the heavy user's
+  // and about 20 of the others'), with tag_keys as the API writes them (`<user_id>\x1f<tag lower-cased>`).
   await admin`
-    insert into ${admin(schema)}.tasks (user_id, title, description, completed, created_at, updated_at)
-    select case when i % 5 = 0 then ${heavy} else 'user-' || (i / 5 % ${users}) end,
+    insert into ${admin(schema)}.tasks (user_id, title, description, completed, created_at, updated_at, priority, tags, tag_keys, due_date)
+    select u,
            case when i % 2 = 0 then 'Task ' || (i % 37) else 'TASK ' || (i % 41) end,
            nullif(concat_ws(' ', case when i % 5 = 0 then 'note ' || i end, case when i % 1009 = 0 then 'Quokka' end), ''),
            i % 3 = 0,
            timestamptz '2021-01-01 00:00:00Z' + (i / 3) * interval '1 millisecond',
-           timestamptz '2022-01-01 00:00:00Z' + ((i * 7919) % 10007 / 2) * interval '1 millisecond'
-    from generate_series(1, ${heavyTasks + users * perUser}) as i
+           timestamptz '2022-01-01 00:00:00Z' + ((i * 7919) % 10007 / 2) * interval '1 millisecond',
+           (array['low', 'medium', 'high', 'urgent'])[1 + (i * 7 / 3) % 4],
+           tags, array(select u || chr(31) || lower(tag) from unnest(tags) as tag),
+           case when i % 4 <> 1 then timestamptz '2023-01-01 00:00:00Z' + ((i * 31) % 5003) * interval '1 minute' end
+    from generate_series(1, ${heavyTasks + users * perUser}) as i,
+         lateral (select array_remove(array[case when i % 3 = 1 then 'Work' end, case when i % 1013 = 0 then 'Rare' end], null) as tags) as t,
+         lateral (select case when i % 5 = 0 then ${heavy} else 'user-' || (i / 5 % ${users}) end as u) as owner
   `
   await admin`
     insert into ${admin(schema)}.tasks (user_id, title, description, created_at, updated_at)
@@ -99,10 +107,18 @@ afterAll(async () => {
   }
 })
 
-/** Runs listTasks and returns the statement it sent, with the page it got. */
+/**
+ * Runs listTasks and returns the statement it sent, with the page it got. A tag-filtered list is
+ * planned for its own tags every time (a transaction with plan_cache_mode = force_custom_plan
+ * around the one statement): it has no generic plan to look at.
+ */
 async function statementOf(user_id: string, options: ListOptions) {
   recorded.length = 0
   const page = await listTasks(db, user_id, options)
+  if (options.tag?.length) {
+    expect(recorded.map((r) => r.query.trim())).toEqual(['begin', 'set local plan_cache_mode = force_custom_plan', expect.any(String), 'commit'])
+    return { statement: { ...(recorded[2] as Statement), customOnly: true }, page }
+  }
   expect(recorded).toHaveLength(1)
   return { statement: recorded[0] as Statement, page }
 }
@@ -125,7 +141,14 @@ async function customPlan({ query, parameters }: Statement): Promise<PlanNode[]>
   return planOf(await db.unsafe(`explain (analyze, format json) ${query}`, parameters as never[]))
 }
 
-const literal = (value: unknown) => (typeof value === 'string' ? `'${value.replace(/'/g, "''")}'` : String(value))
+const quoted = (text: string) => `'${text.replace(/'/g, "''")}'`
+// An array parameter (a filter's priorities or tags) as an array literal: '{"a","b"}'.
+const literal = (value: unknown): string =>
+  typeof value === 'string'
+    ? quoted(value)
+    : Array.isArray(value)
+      ? quoted(`{${value.map((v) => `"${String(v).replace(/["\\]/g, '\\$&')}"`).join(',')}}`)
+      : String(value)
 
 /** EXPLAIN ANALYZE of the generic plan PostgreSQL may cache for the prepared statement after five executions. */
 async function genericPlan({ query, parameters }: Statement): Promise<PlanNode[]> {
@@ -141,8 +164,9 @@ async function genericPlan({ query, parameters }: Statement): Promise<PlanNode[]
   }
 }
 
-const indexFor = (sort: Sort, status: Status) =>
-  `tasks_user_${status === 'all' ? '' : 'status_'}${{ created_at: 'created', updated_at: 'updated', title: 'title' }[sort]}`
+// sort=due_date has an index per order (tasks without a due date last in both), read backward for desc like the others.
+const indexFor = (sort: Sort, status: Status, order: Order = 'asc') =>
+  `tasks_user_${status === 'all' ? '' : 'status_'}${{ created_at: 'created', updated_at: 'updated', title: 'title', priority: 'priority', due_date: `due_${order}` }[sort]}`
 
 /** One index scan of the expected index in the order's direction, on this user's rows only, and nothing sorted. */
 function expectIndexOrder(nodes: PlanNode[], sort: Sort, order: Order, status: Status, limit: number, cursor: boolean) {
@@ -154,7 +178,7 @@ function expectIndexOrder(nodes: PlanNode[], sort: Sort, order: Order, status: S
   const scans = nodes.filter((n) => n['Node Type'] === 'Index Scan')
   expect(scans).toHaveLength(1)
   const scan = scans[0] as PlanNode
-  expect(scan['Index Name']).toBe(indexFor(sort, status))
+  expect(scan['Index Name']).toBe(indexFor(sort, status, order))
   expect(scan['Scan Direction']).toBe(order === 'asc' ? 'Forward' : 'Backward')
   // The index itself delimits the user's rows (and the status, and the cursor position): nothing is read to be thrown away.
   expect(scan['Index Cond']).toMatch(/\buser_id = /)
@@ -165,7 +189,7 @@ function expectIndexOrder(nodes: PlanNode[], sort: Sort, order: Order, status: S
   expect(scan['Actual Rows']).toBeLessThanOrEqual(limit + 1)
 }
 
-const combinations = (['created_at', 'updated_at', 'title'] as const).flatMap((sort) =>
+const combinations = (['created_at', 'updated_at', 'title', 'due_date', 'priority'] as const).flatMap((sort) =>
   (['asc', 'desc'] as const).flatMap((order) => (['all', 'pending', 'completed'] as const).map((status) => [sort, order, status] as const)),
 )
 
@@ -219,6 +243,11 @@ function expectOnlyTheUsersRows(nodes: PlanNode[]) {
   const scans = nodes.filter((n) => ['Index Scan', 'Index Only Scan', 'Bitmap Index Scan'].includes(n['Node Type']))
   expect(scans.length).toBeGreaterThan(0)
   for (const scan of scans) {
+    // tasks_tags holds each user's tags as keys of their own: a lookup there finds only that user's rows.
+    if (scan['Index Name'] === 'tasks_tags') {
+      expect(scan['Index Cond']).toMatch(/tag_keys @>/)
+      continue
+    }
     expect(scan['Index Name']).toMatch(/^tasks_user_/)
     expect(scan['Index Cond']).toMatch(/\buser_id = /)
   }
@@ -267,7 +296,7 @@ describe("a search reads only the user's rows, through the plan its term calls f
         const scans = ran(nodes).filter(inOrder)
         expect(scans).toHaveLength(1)
         const scan = scans[0] as PlanNode
-        expect(scan['Index Name']).toBe(indexFor(sort, status))
+        expect(scan['Index Name']).toBe(indexFor(sort, status, order))
         expect(scan['Scan Direction']).toBe(order === 'asc' ? 'Forward' : 'Backward')
         // limit + 1 matches, and in ascending order the special tasks, which come first and do not match
         expect((scan['Actual Rows'] ?? 0) + (scan['Rows Removed by Filter'] ?? 0)).toBeLessThanOrEqual(11 + special.length)
@@ -333,4 +362,104 @@ describe("a search reads only the user's rows, through the plan its term calls f
       expect(ran(await customPlan(inOrderRead.statement)).filter(throughSearchIndex)).toEqual([])
     },
   )
+})
+
+// Organizing tasks (issue 8): the new sorts page through tasks without a due date by the same index,
+// a tag filter finds a rare tag through the GIN index tasks_user_tags, and no filter makes a list
+// read or sort the whole of a user's tasks.
+describe('sort=due_date past the last dated task', () => {
+  test.each(['asc', 'desc'] as const)(
+    'when the user with 5000 tasks pages sort=due_date order=%s among the tasks without a due date, then the page still reads at most limit + 1 entries',
+    async (order) => {
+      const deep = await statementOf(heavy, { sort: 'due_date', order, status: 'all', limit: 4000 })
+      expect(deep.page.tasks.at(-1)?.due_date).toBeNull()
+      const page = await statementOf(heavy, { sort: 'due_date', order, status: 'all', limit: 50, after: throughCursor(deep.page.next) })
+      expect(page.page.tasks).toHaveLength(50)
+      expect(page.page.tasks.every((t) => t.due_date === null)).toBe(true)
+      expectIndexOrder(await customPlan(page.statement), 'due_date', order, 'all', 50, true)
+      expectIndexOrder(await genericPlan(page.statement), 'due_date', order, 'all', 50, true)
+    },
+  )
+})
+
+/**
+ * No sequential scan, only user-led indexes, and no scan reading or Sort fed more than `bound` rows
+ * (never a whole user's tasks), in the custom plan and in the generic plan a pooled connection
+ * switches to; what breaks it is listed, plan by plan.
+ */
+async function expectNoWholeRead(statement: Statement, bound: number) {
+  const excess: string[] = []
+  for (const [name, nodes] of [
+    ['custom', await customPlan(statement)],
+    ...((statement as { customOnly?: boolean }).customOnly ? [] : ([['generic', await genericPlan(statement)]] as const)),
+  ] as const) {
+    expectOnlyTheUsersRows(nodes)
+    for (const node of nodes) {
+      const input = /Sort$/.test(node['Node Type']) ? node.Plans?.[0] : /Scan$/.test(node['Node Type']) ? node : undefined
+      if (!input) continue
+      const read =
+        ((input['Actual Rows'] ?? 0) + (input['Rows Removed by Filter'] ?? 0) + (input['Rows Removed by Index Recheck'] ?? 0)) *
+        (input['Actual Loops'] ?? 1)
+      if (read > bound) excess.push(`${name} plan: ${node['Node Type']} ${node['Index Name'] ?? ''} over ${read} rows`)
+    }
+  }
+  expect(excess).toEqual([])
+}
+
+/** The ids of the heavy user's tasks carrying every key, newest first, straight from SQL. */
+async function taggedIds(user_id: string, tags: string[]) {
+  const keys = tags.map((tag) => `${user_id}\x1f${tag}`)
+  const rows = await admin<{ id: number }[]>`
+    select id from ${admin(schema)}.tasks where user_id = ${user_id} and tag_keys @> ${keys}::text[] order by created_at desc, id desc
+  `
+  return rows.map((r) => Number(r.id))
+}
+
+describe('a tag filter', () => {
+  test.each(['Rare', 'RARE'])(
+    'when the user with 5000 tasks filters by a rare tag (%s), then the GIN index tasks_tags finds exactly their tasks with it',
+    async (tag) => {
+      const { statement, page } = await statementOf(heavy, { sort: 'created_at', order: 'desc', status: 'all', limit: 10, tag: [tag] })
+      expect(page.tasks.map((t) => t.id)).toEqual(await taggedIds(heavy, ['rare']))
+      expect(page.tasks).toHaveLength(4)
+      await expectNoWholeRead(statement, 4)
+      const nodes = await customPlan(statement)
+      const gin = ran(nodes).filter((n) => n['Node Type'] === 'Bitmap Index Scan' && n['Index Name'] === 'tasks_tags')
+      expect(gin).toHaveLength(1)
+      // The key names the user's tag: the index finds their tasks with it, and no other row.
+      expect(gin[0]?.['Index Cond']).toMatch(/tag_keys @>/)
+      expect(gin[0]?.['Actual Rows']).toBe(4)
+    },
+  )
+
+  test.each(combinations.filter(([, , status]) => status !== 'completed'))(
+    'when the user with 5000 tasks filters sort=%s order=%s status=%s by a common tag, then no plan reads or sorts all their tasks',
+    async (sort, order, status) => {
+      const { statement, page } = await statementOf(heavy, { sort, order, status, limit: 10, tag: ['work'] })
+      expect(page.tasks).toHaveLength(10)
+      expect(page.tasks.every((t) => t.tags.includes('Work'))).toBe(true)
+      await expectNoWholeRead(statement, heavyTasks / 2)
+    },
+  )
+})
+
+describe('priority and due filters', () => {
+  const filters: [string, Partial<ListOptions>][] = [
+    ['priority=urgent', { priority: ['urgent'] }],
+    ['priority=low&priority=high', { priority: ['low', 'high'] }],
+    ['a due window', { due_after: '2023-01-02T00:00:00Z', due_before: '2023-01-03T00:00:00Z' }],
+    ['due_before', { due_before: '2023-01-01T12:00:00Z' }],
+  ]
+  const sorts = (['created_at', 'due_date', 'priority'] as const).flatMap((sort) =>
+    (['asc', 'desc'] as const).map((order) => [sort, order] as const),
+  )
+  test.each(
+    filters.flatMap(([name, f]) =>
+      sorts.map(([sort, order]): [string, Partial<ListOptions>, Sort, Order] => [`${name}, sort=${sort} order=${order}`, f, sort, order]),
+    ),
+  )('when the user with 5000 tasks lists %s, then no plan reads or sorts all their tasks', async (_, f, sort, order) => {
+    const { statement, page } = await statementOf(heavy, { sort, order, status: 'all', limit: 10, ...f })
+    expect(page.tasks.length).toBeGreaterThan(0)
+    await expectNoWholeRead(statement, heavyTasks / 2)
+  })
 })

@@ -314,7 +314,20 @@ describe('the body', () => {
     expect(response.body).toHaveLength(2)
     expect(response.link).not.toBeNull()
     for (const task of response.body as Task[]) {
-      expect(Object.keys(task).sort()).toEqual(['completed', 'created_at', 'description', 'id', 'title', 'updated_at', 'user_id'])
+      expect(Object.keys(task).sort()).toEqual([
+        'completed',
+        'created_at',
+        'description',
+        'due_date',
+        'id',
+        'priority',
+        'recurrence',
+        'remind_at',
+        'tags',
+        'title',
+        'updated_at',
+        'user_id',
+      ])
     }
   })
 

@@ -54,7 +54,11 @@ export async function typeTests(api: TodoClient = createTodoClient({ baseUrl: 'h
   // @ts-expect-error `description` is a string or null
   await api.PATCH('/api/tasks/{task_id}', { params: { path: { task_id } }, body: { description: 5 } })
   // @ts-expect-error the SDK's TaskCreate type rejects an unknown property too
-  const create: TaskCreate = { title: 'a', tags: [] }
+  const create: TaskCreate = { title: 'a', importance: 'high' }
+  // @ts-expect-error `priority` is one of low, medium, high, urgent
+  await api.POST('/api/tasks', { body: { title: 'a', priority: 'critical' } })
+  // @ts-expect-error `tags` is an array of strings
+  await api.POST('/api/tasks', { body: { title: 'a', tags: 'work' } })
 
   // --- path parameters ---
   // @ts-expect-error `task_id` is a number
@@ -73,9 +77,11 @@ export async function typeTests(api: TodoClient = createTodoClient({ baseUrl: 'h
   await api.GET('/api/todos')
   // @ts-expect-error an unknown path, with an init
   await api.GET('/api/tasks/{id}', { params: { path: { id: 1 } } })
-  // @ts-expect-error PATCH on the collection
-  await api.PATCH('/api/tasks', { body: { completed: true } })
-  // @ts-expect-error DELETE on the collection
+  // @ts-expect-error PUT on the collection
+  await api.PUT('/api/tasks', { body: { title: 'a' } })
+  // @ts-expect-error a bulk PATCH sets only `completed`
+  await api.PATCH('/api/tasks', { body: { title: 'everything' } })
+  // @ts-expect-error a bulk DELETE needs `status`
   await api.DELETE('/api/{user_id}/tasks', { params: { path: { user_id } } })
   // @ts-expect-error POST on a task
   await api.POST('/api/tasks/{task_id}', { params: { path: { task_id } }, body: { title: 'a' } })

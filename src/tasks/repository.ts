@@ -3,45 +3,123 @@ import type { components, operations } from '../../generated/api.js'
 import type { Sql } from '../db.js'
 
 export type Task = components['schemas']['Task']
-export type TaskChanges = components['schemas']['TaskPatch']
+export type TaskFields = components['schemas']['TaskPatch']
 type ListQuery = Required<NonNullable<operations['listMyTasks']['parameters']['query']>>
 
-export interface ListOptions extends Pick<ListQuery, 'status' | 'sort' | 'order' | 'limit'> {
+/** What selects a user's tasks: the list's filters (also for counts and bulk changes). */
+export interface Filters {
+  status?: ListQuery['status']
   q?: string
+  priority?: ListQuery['priority']
+  tag?: ListQuery['tag']
+  due_before?: string
+  due_after?: string
+}
+
+export interface ListOptions extends Filters, Pick<ListQuery, 'sort' | 'order' | 'limit'> {
+  status: ListQuery['status']
   /** Keyset position: the sort value and id of the last task already seen. */
   after?: Position
 }
 
 export interface Position {
-  value: string
+  /** A timestamp (ISO), `infinity`/`-infinity` (sort=due_date, no due date), lower-cased title or urgency (1–4). */
+  value: string | number
   id: number
 }
 
 // Every statement below is scoped by user_id; a task of another user is indistinguishable from none.
 // Columns are named, never `*`, so a column added later cannot leak into responses.
-const columns = ['id', 'user_id', 'title', 'description', 'completed', 'created_at', 'updated_at'] satisfies (keyof Task)[]
+const columns = [
+  'id',
+  'user_id',
+  'title',
+  'description',
+  'completed',
+  'priority',
+  'tags',
+  'due_date',
+  'recurrence',
+  'remind_at',
+  'created_at',
+  'updated_at',
+] satisfies (keyof Task)[]
 
-type Row = Task & { sort_value: string }
+type Row = Task & { sort_value: string | number }
+
+// Each sort key is the expression its indexes hold (migrations 00001 and 00005). Tasks without a due
+// date come last in both orders: their key is the greatest value ascending, the least descending.
+function sortKey(sql: Sql, sort: ListOptions['sort'], order: ListOptions['order']) {
+  switch (sort) {
+    case 'title':
+      return sql`lower(title)`
+    case 'due_date':
+      return order === 'asc' ? sql`coalesce(due_date, 'infinity')` : sql`coalesce(due_date, '-infinity')`
+    case 'priority':
+      return sql`priority_rank`
+    default:
+      return sql(sort)
+  }
+}
+
+/** The conditions of the list's filters beyond the user, each served by an index or checked on the rows an index found. */
+export function filtersOf(sql: Sql, user_id: string, f: Filters, dueOrder: ListOptions['order'] = 'asc') {
+  const status = f.status === undefined || f.status === 'all' ? sql`` : sql`and completed = ${f.status === 'completed'}`
+  // On the columns the indexes hold: the urgency, and the due date as each due-date sort key has it
+  // (a task without one is never before nor after anything).
+  const priority = f.priority?.length ? sql`and priority_rank = any(${f.priority.map((p) => urgency[p])}::int2[])` : sql``
+  const tags = f.tag?.length ? sql`and tag_keys @> ${tagKeys(user_id, f.tag)}::text[]` : sql``
+  // The due window is a range of the key the list is sorted by (sort=due_date), whose infinity stands
+  // for "no due date" and is left out of the range; due dates themselves are finite (years 1–9999).
+  const due = sortKey(sql, 'due_date', dueOrder)
+  const none = dueOrder === 'asc' ? sql`'infinity'` : sql`'-infinity'`
+  const window =
+    f.due_before === undefined && f.due_after === undefined
+      ? sql``
+      : sql`and ${due} <> ${none}::timestamptz
+        ${f.due_before === undefined ? sql`` : sql`and ${due} < ${f.due_before}::timestamptz`}
+        ${f.due_after === undefined ? sql`` : sql`and ${due} >= ${f.due_after}::timestamptz`}`
+  return sql`${status} ${priority} ${tags} ${window}`
+}
+
+/** priority_rank of each priority (migration 00005). */
+const urgency = { low: 1, medium: 2, high: 3, urgent: 4 } as const
+
+/** Tags as the filter compares them: the user's, trimmed and lower-cased (migration 00005). */
+export const tagKeys = (user_id: string, tags: readonly string[]) => tags.map((t) => `${user_id}\x1f${t.trim().toLowerCase()}`)
 
 export async function listTasks(sql: Sql, user_id: string, o: ListOptions): Promise<{ tasks: Task[]; next?: Position }> {
-  const key = o.sort === 'title' ? sql`lower(title)` : sql(o.sort)
+  const key = sortKey(sql, o.sort, o.order)
   const direction = o.order === 'asc' ? sql`asc` : sql`desc`
-  const status = o.status === 'all' ? sql`` : sql`and completed = ${o.status === 'completed'}`
+  const cast = o.sort === 'due_date' ? sql`::timestamptz` : sql``
   const after = !o.after
     ? sql``
     : o.order === 'asc'
-      ? sql`and (${key}, id) > (${o.after.value}, ${o.after.id})`
-      : sql`and (${key}, id) < (${o.after.value}, ${o.after.id})`
+      ? sql`and (${key}, id) > (${o.after.value}${cast}, ${o.after.id})`
+      : sql`and (${key}, id) < (${o.after.value}${cast}, ${o.after.id})`
   const page: Page = {
     select: sql`select ${sql(columns)}, ${key} as sort_value from tasks`,
-    list: sql`user_id = ${user_id} ${status} ${after}`,
-    order: sql`order by ${key} ${direction}, id ${direction}`,
+    list: sql`user_id = ${user_id} ${filtersOf(sql, user_id, { ...o, q: undefined }, o.sort === 'due_date' ? o.order : 'asc')} ${after}`,
+    // With a status, `completed` is one value: ordering by it too changes nothing but tells the
+    // planner that the status index (user_id, completed, key, id) gives the order as it is.
+    order:
+      o.status === 'all'
+        ? sql`order by ${key} ${direction}, id ${direction}`
+        : sql`order by completed ${direction}, ${key} ${direction}, id ${direction}`,
     direction,
     limit: o.limit + 1,
   }
-  const rows = await (o.q === undefined
-    ? sql<Row[]>`${page.select} where ${page.list} ${page.order} limit ${page.limit}`
-    : search(sql, page, o.q))
+  const query = (sql: Sql) =>
+    o.q === undefined ? sql<Row[]>`${page.select} where ${page.list} ${page.order} limit ${page.limit}` : search(sql, page, o.q)
+  // How many of a user's tasks carry a tag decides the plan: a rare tag is found through tasks_tags,
+  // a common one by reading the list in order. A prepared statement's generic plan cannot know which,
+  // so a tag-filtered list is planned for its own tags every time.
+  const rows = await (o.tag?.length
+    ? sql.begin(async (tx) => {
+        await tx`set local plan_cache_mode = force_custom_plan`
+        return query(tx as unknown as Sql)
+      })
+    : query(sql))
   const tasks = rows.slice(0, o.limit).map(({ sort_value, ...task }) => task)
   const last = rows.length > o.limit ? rows[o.limit - 1] : undefined
   return { tasks, ...(last && { next: { value: last.sort_value, id: last.id } }) }
@@ -99,9 +177,13 @@ function search(sql: Sql, { select, list, order, direction, limit }: Page, q: st
 }
 
 export async function createTask(sql: Sql, user_id: string, fields: components['schemas']['TaskCreate']): Promise<Task> {
+  const tags = fields.tags ?? []
+  const due = fields.due_date ?? null
   const [task] = await sql<Task[]>`
-    insert into tasks (user_id, title, description, completed)
-    values (${user_id}, ${fields.title}, ${fields.description ?? null}, ${fields.completed ?? false})
+    insert into tasks (user_id, title, description, completed, priority, tags, tag_keys, due_date, recurrence, remind_at, recurrence_start)
+    values (${user_id}, ${fields.title}, ${fields.description ?? null}, ${fields.completed ?? false}, ${fields.priority ?? 'medium'},
+      ${tags}::text[], ${tagKeys(user_id, tags)}::text[], ${due}::timestamptz, ${fields.recurrence ?? null}, ${fields.remind_at ?? null}::timestamptz,
+      ${due}::timestamptz)
     returning ${sql(columns)}
   `
   return task as Task
@@ -180,20 +262,18 @@ export type Versions = readonly string[] | undefined
 const ofVersion = (sql: Sql, versions: Versions) =>
   versions === undefined ? sql`` : sql`and updated_at = any(${versions as string[]}::timestamptz[])`
 
+/** A written task, with the next occurrence its completion created (a recurring task). */
+export type Written = Task & { next_occurrence?: Task }
+
 /** Sets the given fields; omitted ones keep their value. updated_at strictly increases on every change. */
 export async function updateTask(
   sql: Sql,
   user_id: string,
   id: number,
-  changes: TaskChanges,
+  changes: TaskFields,
   versions?: Versions,
-): Promise<Task | undefined> {
-  const keys = (['title', 'description', 'completed'] as const).filter((c) => changes[c] !== undefined)
-  const [task] = await sql<Task[]>`
-    update tasks set ${sql(changes, keys)}, ${touch(sql)}
-    where user_id = ${user_id} and id = ${id} ${ofVersion(sql, versions)}
-    returning ${sql(columns)}
-  `
+): Promise<Written | undefined> {
+  const [task] = await write(sql, user_id, sql`id = ${id} ${ofVersion(sql, versions)}`, changes)
   return task
 }
 
@@ -204,14 +284,120 @@ export async function completeTask(
   id: number,
   completed?: boolean,
   versions?: Versions,
-): Promise<Task | undefined> {
-  const value = completed === undefined ? sql`not completed` : sql`${completed}`
-  const [task] = await sql<Task[]>`
-    update tasks set completed = ${value}, ${touch(sql)}
-    where user_id = ${user_id} and id = ${id} ${ofVersion(sql, versions)}
-    returning ${sql(columns)}
-  `
+): Promise<Written | undefined> {
+  const [task] = await write(sql, user_id, sql`id = ${id} ${ofVersion(sql, versions)}`, {}, completed ?? 'toggle')
   return task
+}
+
+/** Sets `completed` on every task of the user that the filters select; how many. */
+export async function completeTasks(sql: Sql, user_id: string, filters: Filters, completed: boolean): Promise<number> {
+  const tasks = await write(sql, user_id, sql`true ${filtersOf(sql, user_id, filters)} ${matching(sql, filters.q)}`, {}, completed)
+  return tasks.length
+}
+
+/** Deletes every task of the user that the filters select; how many. */
+export async function deleteTasks(sql: Sql, user_id: string, filters: Filters): Promise<number> {
+  const { count } = await sql`delete from tasks where user_id = ${user_id} ${filtersOf(sql, user_id, filters)} ${matching(sql, filters.q)}`
+  return count
+}
+
+/** How many of the user's tasks the filters select: in all, pending, completed, and pending past their due date. */
+export async function countTasks(sql: Sql, user_id: string, filters: Filters) {
+  const [counts] = await sql<{ all: number; pending: number; completed: number; overdue: number }[]>`
+    select count(*)::int as all,
+      count(*) filter (where not completed)::int as pending,
+      count(*) filter (where completed)::int as completed,
+      count(*) filter (where not completed and due_date < now())::int as overdue
+    from tasks where user_id = ${user_id} ${filtersOf(sql, user_id, filters)} ${matching(sql, filters.q)}
+  `
+  return counts as { all: number; pending: number; completed: number; overdue: number }
+}
+
+// The search condition of `q` for counts and bulk changes: the trigram index narrows, each column decides.
+function matching(sql: Sql, q: string | undefined) {
+  if (q === undefined) return sql``
+  const pattern = `%${q.replace(/[\\%_]/g, '\\$&')}%`
+  return sql`and (title || ' ' || coalesce(description, '')) ilike ${pattern} and (title ilike ${pattern} or description ilike ${pattern})`
+}
+
+/**
+ * One statement that writes the user's tasks selected by `where` (locking them first) and, for each
+ * recurring task it makes completed that has not rolled over yet, creates the next occurrence and
+ * links it (`next_id`), so that completing it again later creates nothing. `completed`: the value to
+ * set, `toggle`, or undefined to keep it (then `changes.completed` decides, as PATCH and PUT send it).
+ * Setting the due date or the recurrence starts the series again from that due date.
+ */
+async function write(
+  sql: Sql,
+  user_id: string,
+  where: postgres.Fragment,
+  changes: TaskFields,
+  completed?: boolean | 'toggle',
+): Promise<Written[]> {
+  const given = <K extends keyof TaskFields>(key: K) => changes[key] !== undefined
+  const value = completed ?? changes.completed
+  const completedAfter = value === 'toggle' ? sql`not t.completed` : value === undefined ? sql`t.completed` : sql`${value}`
+  const recurrenceAfter = given('recurrence') ? sql`${changes.recurrence ?? null}::text` : sql`t.recurrence`
+  const dueAfter = given('due_date') ? sql`${changes.due_date ?? null}::timestamptz` : sql`t.due_date`
+  const set = [
+    sql`completed = ${completedAfter}`,
+    ...(given('title') ? [sql`title = ${changes.title as string}`] : []),
+    ...(given('description') ? [sql`description = ${changes.description ?? null}`] : []),
+    ...(given('priority') ? [sql`priority = ${changes.priority as string}`] : []),
+    ...(given('tags')
+      ? [sql`tags = ${changes.tags as string[]}::text[], tag_keys = ${tagKeys(user_id, changes.tags as string[])}::text[]`]
+      : []),
+    ...(given('due_date') ? [sql`due_date = ${dueAfter}`] : []),
+    ...(given('recurrence') ? [sql`recurrence = ${recurrenceAfter}`] : []),
+    ...(given('remind_at') ? [sql`remind_at = ${changes.remind_at ?? null}::timestamptz`] : []),
+    ...(given('due_date') || given('recurrence') ? [sql`recurrence_start = ${dueAfter}, recurrence_index = 0`] : []),
+  ]
+  // In UTC: a day is 24 hours, and a month keeps the time of day and (clamped) the day of month of the first due date.
+  const next = sql`(w.recurrence_start at time zone 'UTC' + (w.recurrence_index + 1) *
+    case w.recurrence when 'daily' then interval '1 day' when 'weekly' then interval '7 days' else interval '1 month' end
+  ) at time zone 'UTC'`
+  const rows = await sql<(Task & { next?: Task | null })[]>`
+    with target as (
+      select id, next_id from tasks where user_id = ${user_id} and ${where} order by id for update
+    ), written as (
+      update tasks t set ${set.flatMap((f, i) => (i === 0 ? [f] : [sql`, `, f]))}, ${touch(sql, 't')},
+        next_id = case when ${completedAfter} and ${recurrenceAfter} is not null and t.next_id is null
+          then nextval(pg_get_serial_sequence('tasks', 'id')) else t.next_id end
+      from target where t.id = target.id and t.user_id = ${user_id}
+      returning t.*, target.next_id as previous_next_id
+    ), successors as (
+      insert into tasks (id, user_id, title, description, priority, tags, tag_keys, due_date, recurrence, remind_at,
+        recurrence_start, recurrence_index)
+      overriding system value
+      select w.next_id, w.user_id, w.title, w.description, w.priority, w.tags, w.tag_keys, ${next}, w.recurrence,
+        w.remind_at + (${next} - w.due_date), w.recurrence_start, w.recurrence_index + 1
+      from written w where w.next_id is not null and w.previous_next_id is null
+      returning ${sql(columns)}
+    )
+    select ${sql(columns.map((c) => `w.${c}`))}, to_jsonb(s) as next
+    from written w left join successors s on s.id = w.next_id
+    order by w.id
+  `
+  return rows.map(({ next, ...task }) => (next ? { ...task, next_occurrence: asTask(next) } : task))
+}
+
+// A successor read back through to_jsonb: timestamps as PostgreSQL writes them, here as the API does.
+function asTask(row: Task): Task {
+  const iso = (v: string | null) => (v === null ? null : new Date(v).toISOString())
+  return {
+    id: row.id,
+    user_id: row.user_id,
+    title: row.title,
+    description: row.description,
+    completed: row.completed,
+    priority: row.priority,
+    tags: row.tags,
+    due_date: iso(row.due_date),
+    recurrence: row.recurrence,
+    remind_at: iso(row.remind_at),
+    created_at: iso(row.created_at) as string,
+    updated_at: iso(row.updated_at) as string,
+  }
 }
 
 export async function deleteTask(sql: Sql, user_id: string, id: number, versions?: Versions): Promise<boolean> {
@@ -225,4 +411,5 @@ export async function taskExists(sql: Sql, user_id: string, id: number): Promise
 }
 
 // Millisecond timestamps could repeat within one millisecond; never let updated_at stand still.
-const touch = (sql: Sql) => sql`updated_at = greatest(clock_timestamp(), updated_at + interval '1 millisecond')`
+const touch = (sql: Sql, table: string) =>
+  sql`updated_at = greatest(clock_timestamp(), ${sql(table)}.updated_at + interval '1 millisecond')`

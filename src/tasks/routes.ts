@@ -3,13 +3,17 @@ import type { Request, Response } from 'express'
 import { userOf } from '../auth.js'
 import type { Sql } from '../db.js'
 import type { Handler, Handlers } from '../operations.js'
-import { invalid, Problem } from '../problems.js'
+import { type FieldError, invalid, Problem } from '../problems.js'
 import { etagOf, noneMatchHolds, versionsAccepted } from './etag.js'
 import {
   completeTask,
+  completeTasks,
+  countTasks,
   createTask,
   createTaskOnce,
   deleteTask,
+  deleteTasks,
+  type Filters,
   getTask,
   type ListOptions,
   listTasks,
@@ -37,6 +41,12 @@ type TaskOperations = Pick<
   | 'deleteMyTask'
   | 'toggleTaskCompletion'
   | 'toggleMyTaskCompletion'
+  | 'countTasks'
+  | 'countMyTasks'
+  | 'bulkUpdateTasks'
+  | 'bulkUpdateMyTasks'
+  | 'bulkDeleteTasks'
+  | 'bulkDeleteMyTasks'
 >
 
 /** One handler per task operation; the path and token spellings share each function. */
@@ -56,6 +66,7 @@ export function taskHandlers(sql: Sql): TaskOperations {
 
   const pruning = idempotencyKeyPruning(sql)
   const create: Handler<'createTask' | 'createMyTask'> = async (req, res) => {
+    trimTags(req.body)
     const user_id = userOf(req)
     const locationOf = (id: number) => `${req.path.replace(/\/$/, '')}/${id}`
     const key = req.headers['idempotency-key'] as string | undefined
@@ -94,6 +105,7 @@ export function taskHandlers(sql: Sql): TaskOperations {
 
   // PUT and PATCH differ only in what the contract requires of the body.
   const update: Handler<'replaceTask' | 'replaceMyTask' | 'updateTask' | 'updateMyTask'> = async (req, res) => {
+    trimTags(req.body)
     const id = Number(req.params.task_id)
     const versions = versionsOf(req, id)
     const task = versions?.length === 0 ? undefined : await updateTask(sql, userOf(req), id, req.body, versions)
@@ -115,7 +127,25 @@ export function taskHandlers(sql: Sql): TaskOperations {
     res.status(204).end()
   }
 
+  const count: Handler<'countTasks' | 'countMyTasks'> = async (req, res) => {
+    res.json(await countTasks(sql, userOf(req), req.query as Filters))
+  }
+
+  const completeAll: Handler<'bulkUpdateTasks' | 'bulkUpdateMyTasks'> = async (req, res) => {
+    res.json({ count: await completeTasks(sql, userOf(req), req.query as Filters, req.body.completed) })
+  }
+
+  const deleteAll: Handler<'bulkDeleteTasks' | 'bulkDeleteMyTasks'> = async (req, res) => {
+    res.json({ count: await deleteTasks(sql, userOf(req), req.query as Filters) })
+  }
+
   return {
+    countTasks: count,
+    countMyTasks: count,
+    bulkUpdateTasks: completeAll,
+    bulkUpdateMyTasks: completeAll,
+    bulkDeleteTasks: deleteAll,
+    bulkDeleteMyTasks: deleteAll,
     listTasks: list,
     listMyTasks: list,
     createTask: create,
@@ -166,6 +196,26 @@ async function failure(sql: Sql, user_id: string, id: number, versions: Versions
   )
 }
 
+/**
+ * Tags as stored: trimmed (the contract has checked each is 1–50 characters and not blank), and unique
+ * ignoring case, which JSON Schema cannot say: a duplicate is refused, naming it, never dropped.
+ */
+function trimTags(body: { tags?: string[] } | undefined): void {
+  if (!body?.tags) return
+  const seen = new Map<string, number>()
+  const errors: FieldError[] = []
+  body.tags = body.tags.map((tag, index) => {
+    const trimmed = tag.trim()
+    const key = trimmed.toLowerCase()
+    const first = seen.get(key)
+    if (first !== undefined)
+      errors.push({ location: 'body', path: `/tags/${index}`, message: `duplicates tag ${first} (tags are unique ignoring case)` })
+    else seen.set(key, index)
+    return trimmed
+  })
+  if (errors.length > 0) throw invalid(errors)
+}
+
 // The body as the contract read it, keys sorted: the same request, however its JSON was spelled.
 function fingerprintOf(body: Record<string, unknown>): string {
   const canonical = JSON.stringify(Object.fromEntries(Object.entries(body).sort(([a], [b]) => (a < b ? -1 : 1))))
@@ -190,17 +240,27 @@ function encodeCursor(sort: string, { value, id }: Position): string {
 }
 
 const timestamp = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/
+const isTimestamp = (value: unknown) => typeof value === 'string' && timestamp.test(value) && !Number.isNaN(Date.parse(value))
 
-function decodeCursor(cursor: string, sort: string): Position {
+// What a position of each sort may hold: the sort key of the last task of a page.
+const validPosition: Record<ListOptions['sort'], (value: unknown) => boolean> = {
+  created_at: isTimestamp,
+  updated_at: isTimestamp,
+  title: (value) => typeof value === 'string' && !value.includes('\0'),
+  due_date: (value) => isTimestamp(value) || value === 'infinity' || value === '-infinity',
+  priority: (value) => Number.isInteger(value) && (value as number) >= 1 && (value as number) <= 4,
+}
+
+function decodeCursor(cursor: string, sort: ListOptions['sort']): Position {
   let decoded: unknown
   try {
     decoded = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'))
   } catch {}
   if (Array.isArray(decoded) && decoded.length === 3) {
     const [madeFor, value, id] = decoded as unknown[]
-    const validValue =
-      typeof value === 'string' && (sort === 'title' ? !value.includes('\0') : timestamp.test(value) && !Number.isNaN(Date.parse(value)))
-    if (madeFor === sort && validValue && Number.isSafeInteger(id) && (id as number) > 0) return { value, id: id as number }
+    if (madeFor === sort && validPosition[sort](value) && Number.isSafeInteger(id) && (id as number) > 0) {
+      return { value: value as string | number, id: id as number }
+    }
   }
   throw invalid([{ location: 'query', path: 'cursor', message: 'is not a cursor from a Link header of this list with the same sort' }])
 }

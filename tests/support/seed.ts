@@ -10,8 +10,9 @@ export interface Row {
   title: string
   description: string | null
   completed: boolean
-  created_at: Date
-  updated_at: Date
+  /** Written as a Date, read back as the ISO string the API returns. */
+  created_at: Date | string
+  updated_at: Date | string
 }
 
 export type NewRow = Omit<Row, 'id'>
@@ -29,7 +30,7 @@ export function insertTasks(sql: Sql, user_id: string, rows: NewRow[]): Promise<
 
 /** The ids in the order the contract prescribes: by the key (title case-insensitively), then by id, both in the given direction. */
 export function expectedOrder(rows: Row[], sort: Sort, order: Order): number[] {
-  const key = (r: Row) => (sort === 'title' ? r.title.toLowerCase() : r[sort].getTime())
+  const key = (r: Row) => (sort === 'title' ? r.title.toLowerCase() : new Date(r[sort]).getTime())
   const sign = order === 'asc' ? 1 : -1
   return [...rows]
     .sort((a, b) => {
