@@ -1,6 +1,7 @@
 // The web page at `/` (issue 3) in a real headless Chromium against the real server and PostgreSQL:
 // the token from the fragment, every task action through the page, errors, keyboard, phone width,
-// and a second user. Screenshots go to test-artifacts/screenshots/ (git-ignored).
+// a second user, and organizing tasks (issue 8). Screenshots go to test-artifacts/screenshots/ (git-ignored).
+// The browser runs in Europe/Berlin (UTC+1 in winter), so that local times and UTC differ.
 import { existsSync, mkdirSync } from 'node:fs'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
@@ -8,6 +9,7 @@ import { isDeepStrictEqual } from 'node:util'
 import { afterAll, afterEach, beforeAll, describe, expect, test } from '@jest/globals'
 import { SignJWT } from 'jose'
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core'
+import type { components } from '../generated/api.js'
 import { newUser, secret, startServer, type TestServer, tokenFor } from './support/server.js'
 
 const chromiumPath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
@@ -51,20 +53,25 @@ afterAll(async () => {
 
 interface Opened {
   page: Page
-  /** Every request the page made: its URL as sent (no fragment) and its Authorization header. */
-  requests: { url: string; authorization: string | undefined }[]
+  /** Every request the page made: its URL as sent (no fragment), its Authorization header, method and body. */
+  requests: { url: string; authorization: string | undefined; method: string; body: string | null }[]
   /** Uncaught exceptions and Content-Security-Policy violations. */
   failures: string[]
 }
 
 async function open(fragment = '', viewport = { width: 1024, height: 800 }): Promise<Opened> {
-  const context = await browser.newContext({ viewport })
+  const context = await browser.newContext({ viewport, timezoneId: 'Europe/Berlin', locale: 'en-US' })
   contexts.push(context)
   context.setDefaultTimeout(5000)
   const page = await context.newPage()
   const opened: Opened = { page, requests: [], failures: [] }
   page.on('request', (request) => {
-    opened.requests.push({ url: request.url().split('#')[0] ?? '', authorization: request.headers().authorization })
+    opened.requests.push({
+      url: request.url().split('#')[0] ?? '',
+      authorization: request.headers().authorization,
+      method: request.method(),
+      body: request.postData(),
+    })
   })
   page.on('pageerror', (error) => opened.failures.push(error.message))
   page.on('console', (message) => {
@@ -100,6 +107,54 @@ function rows(user_id: string) {
     server.sql<{ title: string; description: string | null; completed: boolean }[]>`
       select title, description, completed from tasks where user_id = ${user_id} order by id`.then((r) => [...r])
 }
+
+/** The organize fields of the user's tasks, times as ISO strings in UTC. */
+function organized(user_id: string) {
+  return () =>
+    server.sql<
+      {
+        title: string
+        completed: boolean
+        priority: string
+        tags: string[]
+        due_date: Date | string | null
+        recurrence: string | null
+        remind_at: Date | string | null
+      }[]
+    >`select title, completed, priority, tags, due_date, recurrence, remind_at from tasks where user_id = ${user_id} order by id`.then(
+      (r) => r.map((t) => ({ ...t, due_date: utc(t.due_date), remind_at: utc(t.remind_at) })),
+    )
+}
+
+function utc(instant: Date | string | null): string | null {
+  return instant === null ? null : new Date(instant).toISOString()
+}
+
+/** Tasks written through the API (not the page), then shown by reloading the page. */
+async function seed(page: Page, token: string, tasks: components['schemas']['TaskCreate'][]) {
+  const api = server.client(token)
+  for (const body of tasks) {
+    const { error } = await api.POST('/api/tasks', { body })
+    if (error) throw new Error(error.detail)
+  }
+  await page.reload()
+  await page.locator('#workspace').waitFor()
+  await until(async () => (await page.locator('#list .title').count()) === tasks.length, true)
+}
+
+const left = (page: Page) => () => page.locator('#left').textContent()
+// Intl separates the time from AM/PM with a narrow no-break space: compared as a space.
+const notice = (page: Page) => () =>
+  page
+    .locator('#notice')
+    .textContent()
+    .then((t) => t?.replace(/\s/g, ' '))
+const times = (page: Page, title: string) => () =>
+  page
+    .locator('#list li', { has: page.getByText(title, { exact: true }) })
+    .locator('.schedule time')
+    .allTextContents()
+    .then((all) => all.map((t) => t.replace(/\s/g, ' ')))
 
 async function create(page: Page, title: string, description = '') {
   const before = await page.locator('#list .title').count()
@@ -229,13 +284,16 @@ describeInBrowser('the web page at / in headless Chromium', () => {
     expect(failures).toEqual([])
   }, 30_000)
 
-  test('when there are more tasks than a page, then "Load more" follows the Link header until the last page', async () => {
+  test('when there are more tasks than a page, then "Load more" follows the Link header until the last page, keeping repeated filters', async () => {
     const { page, user_id, requests } = await signedIn()
     await server.sql`
-      insert into tasks (user_id, title)
-      select ${user_id}, 'Task ' || lpad(n::text, 2, '0') from generate_series(1, 45) as n`
+      insert into tasks (user_id, title, priority)
+      select ${user_id}, 'Task ' || lpad(n::text, 2, '0'), case when n > 45 then 'low' when n % 2 = 0 then 'urgent' else 'high' end
+      from generate_series(1, 50) as n`
     await page.selectOption('#sort', 'title')
     await page.selectOption('#order', 'asc')
+    await page.getByRole('checkbox', { name: 'High', exact: true }).check()
+    await page.getByRole('checkbox', { name: 'Urgent', exact: true }).check()
     const expected = Array.from({ length: 45 }, (_, i) => `Task ${String(i + 1).padStart(2, '0')}`)
     await until(titles(page), expected.slice(0, 20))
     await until(() => page.locator('#summary').textContent(), '20 tasks shown, more below.')
@@ -251,8 +309,10 @@ describeInBrowser('the web page at / in headless Chromium', () => {
     await until(() => page.locator('#summary').textContent(), '45 tasks shown.')
     const pages = requests.filter((r) => new URL(r.url).searchParams.has('cursor'))
     expect(pages).toHaveLength(2)
-    for (const { url } of pages)
+    for (const { url } of pages) {
       expect(Object.fromEntries(new URL(url).searchParams)).toMatchObject({ sort: 'title', order: 'asc', limit: '20' })
+      expect(new URL(url).searchParams.getAll('priority')).toEqual(['high', 'urgent'])
+    }
   })
 
   test('when a title is only spaces, then the problem is shown next to the field and in the live region, and nothing is written', async () => {
@@ -284,7 +344,7 @@ describeInBrowser('the web page at / in headless Chromium', () => {
     const { page, user_id } = await signedIn()
     const focused = () => page.evaluate(() => document.activeElement?.id ?? '')
     const tabTo = async (id: string) => {
-      for (let i = 0; i < 30 && (await focused()) !== id; i++) await page.keyboard.press('Tab')
+      for (let i = 0; i < 60 && (await focused()) !== id; i++) await page.keyboard.press('Tab')
       expect(await focused()).toBe(id)
     }
     await tabTo('new-title')
@@ -379,5 +439,325 @@ describeInBrowser('the web page at / in headless Chromium', () => {
     await first.page.reload()
     await first.page.locator('#workspace').waitFor()
     await until(titles(first.page), ['First user’s secret plan'])
+  })
+
+  test('when a task is created and edited with a priority, tags, a due date, a repetition and a reminder, then the page shows them in local time and the database holds them in UTC', async () => {
+    const { page, user_id, requests, failures } = await signedIn()
+    await page.fill('#new-title', 'Water the plants')
+    await page.selectOption('#new-priority', 'high')
+    await page.fill('#new-tags', ' home, Garden ,')
+    await page.fill('#new-due_date', '2030-01-15T09:30') // Berlin in winter: 08:30 UTC
+    await page.selectOption('#new-recurrence', 'weekly')
+    await page.fill('#new-remind_at', '2030-01-15T09:00')
+    await page.click('#new-task button[type=submit]')
+    const stored = {
+      title: 'Water the plants',
+      completed: false,
+      priority: 'high',
+      tags: ['home', 'Garden'],
+      due_date: '2030-01-15T08:30:00.000Z',
+      recurrence: 'weekly',
+      remind_at: '2030-01-15T08:00:00.000Z',
+    }
+    await until(organized(user_id), [stored])
+    const item = page.locator('#list li').first()
+    await until(() => item.locator('.badge').textContent(), 'High priority')
+    expect(await item.locator('.chip').allTextContents()).toEqual(['Show tasks tagged home', 'Show tasks tagged Garden'])
+    expect(await times(page, 'Water the plants')()).toEqual(['Jan 15, 2030, 9:30 AM', 'Jan 15, 2030, 9:00 AM'])
+    expect(await item.locator('.schedule').textContent()).toContain('Repeats weekly')
+    // The form is ready for the next task: defaults back.
+    expect(await page.inputValue('#new-priority')).toBe('medium')
+    expect(await page.inputValue('#new-recurrence')).toBe('')
+
+    // Edit: the fields show the stored values in local time; only what changed is sent.
+    await page.getByRole('button', { name: 'Edit “Water the plants”' }).click()
+    const form = page.getByRole('form', { name: 'Edit “Water the plants”' })
+    expect(await form.getByLabel('Due').inputValue()).toBe('2030-01-15T09:30')
+    expect(await form.getByLabel('Remind me').inputValue()).toBe('2030-01-15T09:00')
+    expect(await form.getByLabel('Tags').inputValue()).toBe('home, Garden')
+    await form.getByLabel('Priority').selectOption('urgent')
+    await form.getByLabel('Tags').fill('home, garden, weekend')
+    await form.getByLabel('Remind me').fill('')
+    await shoot(page, '12-editing-organized')
+    await form.getByRole('button', { name: 'Save' }).click()
+    await until(organized(user_id), [{ ...stored, priority: 'urgent', tags: ['home', 'garden', 'weekend'], remind_at: null }])
+    const patch = requests.filter((r) => r.method === 'PATCH').at(-1)
+    expect(Object.keys(JSON.parse(patch?.body ?? '{}')).sort()).toEqual(['description', 'priority', 'remind_at', 'tags', 'title'])
+    await until(() => item.locator('.badge').textContent(), 'Urgent priority')
+
+    // A duplicate tag (ignoring case) is the server's 422, shown next to the Tags field.
+    await page.getByRole('button', { name: 'Edit “Water the plants”' }).click()
+    await form.getByLabel('Tags').fill('home, HOME')
+    await form.getByRole('button', { name: 'Save' }).click()
+    await until(async () => (await form.locator('.tags .field-error').textContent())?.startsWith('Duplicates'), true)
+    expect(await form.getByLabel('Tags').getAttribute('aria-invalid')).toBe('true')
+    expect((await organized(user_id)())[0]?.tags).toEqual(['home', 'garden', 'weekend'])
+    await form.getByRole('button', { name: 'Cancel' }).click()
+
+    // A repetition without a due date is not sent: the page says so next to the field.
+    const posts = () => requests.filter((r) => r.method === 'POST').length
+    const postsBefore = posts()
+    await page.fill('#new-title', 'Stretch')
+    await page.selectOption('#new-recurrence', 'daily')
+    await page.click('#new-task button[type=submit]')
+    await until(() => page.locator('#new-recurrence-error').textContent(), 'A repeating task needs a due date: set one, or choose “Never”.')
+    expect(await page.evaluate(() => document.activeElement?.id)).toBe('new-recurrence')
+    await shoot(page, '13-repeats-needs-due-date')
+    expect(posts()).toBe(postsBefore)
+    // Should one reach the server anyway (here the due date is dropped on the way), its 422 lands there too.
+    await page.route('**/api/tasks', (route) => {
+      if (route.request().method() !== 'POST') return route.continue()
+      const { due_date: _, ...body } = route.request().postDataJSON()
+      return route.continue({ postData: JSON.stringify(body) })
+    })
+    await page.fill('#new-due_date', '2030-01-16T07:00')
+    await page.click('#new-task button[type=submit]')
+    await until(() => page.locator('#new-recurrence-error').textContent(), 'Needs a due_date (a recurring task must have one)')
+    expect(await page.locator('#new-recurrence').getAttribute('aria-invalid')).toBe('true')
+    await page.unroute('**/api/tasks')
+    expect((await organized(user_id)()).map((t) => t.title)).toEqual(['Water the plants'])
+    expect(failures).toEqual([])
+  })
+
+  test('when a pending task is past its due date, then it shows "Overdue" in red and is counted; completing a repeating task shows its next occurrence', async () => {
+    const { page, user_id, token } = await signedIn()
+    await seed(page, token, [
+      { title: 'Someday' },
+      { title: 'Renew passport', due_date: '2030-06-01T10:00:00Z' },
+      { title: 'Pay rent', due_date: '2020-03-10T09:00:00Z', recurrence: 'weekly', priority: 'urgent', tags: ['bills'] },
+    ])
+    const overdue = page.locator('#list li', { has: page.getByText('Pay rent') }).locator('.overdue')
+    await until(() => overdue.textContent().then((t) => t?.replace(/\s/g, ' ')), 'Overdue: due Mar 10, 2020, 10:00 AM')
+    expect(await overdue.evaluate((node) => getComputedStyle(node).color)).toBe('rgb(180, 35, 24)')
+    expect(
+      await page
+        .locator('#list li', { has: page.getByText('Renew passport') })
+        .locator('.overdue')
+        .count(),
+    ).toBe(0)
+    await until(left(page), '3 items left · 1 overdue')
+    await shoot(page, '14-organized')
+
+    await page.getByRole('checkbox', { name: 'Pay rent' }).check()
+    await until(notice(page), 'Completed “Pay rent”. Next: Mar 17, 2020, 10:00 AM.')
+    expect((await organized(user_id)()).filter((t) => t.title === 'Pay rent')).toEqual([
+      {
+        title: 'Pay rent',
+        completed: true,
+        priority: 'urgent',
+        tags: ['bills'],
+        due_date: '2020-03-10T09:00:00.000Z',
+        recurrence: 'weekly',
+        remind_at: null,
+      },
+      {
+        title: 'Pay rent',
+        completed: false,
+        priority: 'urgent',
+        tags: ['bills'],
+        due_date: '2020-03-17T09:00:00.000Z',
+        recurrence: 'weekly',
+        remind_at: null,
+      },
+    ])
+    // The list was reloaded: both occurrences, the done one no longer overdue; focus stays on its checkbox.
+    await until(titles(page), ['Pay rent', 'Pay rent', 'Renew passport', 'Someday'])
+    expect(await page.locator('#list li.done .overdue').count()).toBe(0)
+    expect(await page.evaluate(() => (document.activeElement as HTMLInputElement | null)?.checked)).toBe(true)
+    await until(left(page), '3 items left · 1 overdue')
+  })
+
+  test('when the list is filtered by priority, tag and due window and sorted by due date or priority, then it shows exactly the matching tasks in that order', async () => {
+    const { page, token, requests } = await signedIn()
+    await seed(page, token, [
+      { title: 'Alpha', priority: 'low', tags: ['work'], due_date: '2030-01-10T09:00:00Z' },
+      { title: 'Bravo', priority: 'urgent', tags: ['home'], due_date: '2030-01-05T09:00:00Z' },
+      { title: 'Charlie', priority: 'high', tags: ['work', 'calls'] },
+      { title: 'Delta', tags: ['Work', 'home'], due_date: '2030-01-20T09:00:00Z' },
+    ])
+    await page.selectOption('#sort', 'due_date')
+    await page.selectOption('#order', 'asc')
+    await until(titles(page), ['Bravo', 'Alpha', 'Delta', 'Charlie'])
+    await page.selectOption('#order', 'desc') // without a due date: last either way
+    await until(titles(page), ['Delta', 'Alpha', 'Bravo', 'Charlie'])
+    await page.selectOption('#sort', 'priority')
+    await until(titles(page), ['Bravo', 'Charlie', 'Delta', 'Alpha'])
+
+    await page.getByRole('checkbox', { name: 'High', exact: true }).check()
+    await page.getByRole('checkbox', { name: 'Urgent', exact: true }).check()
+    await until(titles(page), ['Bravo', 'Charlie'])
+    await until(left(page), '2 items left')
+    await page.getByRole('checkbox', { name: 'High', exact: true }).uncheck()
+    await page.getByRole('checkbox', { name: 'Urgent', exact: true }).uncheck()
+    await until(left(page), '4 items left')
+
+    // A tag chip filters (ignoring case); the active tags are shown and each removes itself.
+    const activeTags = page.locator('#tag-filter')
+    expect(await activeTags.isVisible()).toBe(false)
+    await page
+      .locator('#list li', { has: page.getByText('Alpha') })
+      .getByRole('button', { name: 'Show tasks tagged work' })
+      .click()
+    await until(titles(page), ['Charlie', 'Delta', 'Alpha'])
+    expect(await activeTags.isVisible()).toBe(true)
+    await until(notice(page), 'Showing tasks tagged “work”.')
+    await until(left(page), '3 items left')
+    await page
+      .locator('#list li', { has: page.getByText('Delta') })
+      .getByRole('button', { name: 'Show tasks tagged home' })
+      .click()
+    await until(titles(page), ['Delta'])
+    await shoot(page, '15-tag-filter')
+    const lastList = requests.filter((r) => new URL(r.url).pathname === '/api/tasks' && r.method === 'GET').at(-1)
+    expect(new URL(lastList?.url ?? '').searchParams.getAll('tag')).toEqual(['work', 'home'])
+    await page.getByRole('button', { name: 'Remove the filter by tag work' }).click()
+    await until(titles(page), ['Bravo', 'Delta'])
+    await page.getByRole('button', { name: 'Remove the filter by tag home' }).click()
+    await until(titles(page), ['Bravo', 'Charlie', 'Delta', 'Alpha'])
+    expect(await activeTags.isVisible()).toBe(false)
+
+    // The due window, in local time: before is exclusive, from inclusive; tasks without a due date never match.
+    await page.fill('#due-before', '2030-01-15T00:00')
+    await until(titles(page), ['Bravo', 'Alpha'])
+    await page.fill('#due-after', '2030-01-10T10:00') // 09:00 UTC: Alpha's due time exactly
+    await until(titles(page), ['Alpha'])
+    await until(left(page), '1 item left')
+    const lastCounts = requests.filter((r) => new URL(r.url).pathname === '/api/tasks/counts').at(-1)
+    expect(Object.fromEntries(new URL(lastCounts?.url ?? '').searchParams)).toEqual({
+      due_after: '2030-01-10T09:00:00.000Z',
+      due_before: '2030-01-14T23:00:00.000Z',
+    })
+  })
+
+  test('when "Mark all complete" and "Clear completed" are used, then they act on the filtered tasks, the latter after its confirmation, and "items left" follows', async () => {
+    const { page, user_id, token } = await signedIn()
+    await seed(page, token, [
+      { title: 'Report', tags: ['work'] },
+      { title: 'Slides', tags: ['work'], due_date: '2030-02-01T08:00:00Z', recurrence: 'daily' },
+      { title: 'Groceries', tags: ['home'] },
+    ])
+    await until(left(page), '3 items left')
+    await page
+      .locator('#list li', { has: page.getByText('Report') })
+      .getByRole('button', { name: 'Show tasks tagged work' })
+      .click()
+    await until(titles(page), ['Slides', 'Report'])
+    await page.getByRole('button', { name: 'Mark all complete' }).click()
+    await until(notice(page), 'Marked 2 tasks complete.')
+    const state = async () => (await organized(user_id)()).map((t) => [t.title, t.completed, t.due_date])
+    expect(await state()).toEqual([
+      ['Report', true, null],
+      ['Slides', true, '2030-02-01T08:00:00.000Z'],
+      ['Groceries', false, null],
+      ['Slides', false, '2030-02-02T08:00:00.000Z'], // the repeating task rolled over
+    ])
+    await until(titles(page), ['Slides', 'Slides', 'Report'])
+    await until(left(page), '1 item left')
+    await page.getByRole('button', { name: 'Remove the filter by tag work' }).click()
+    await until(left(page), '2 items left')
+
+    // Clear completed, with the keyboard: the dialog opens on Cancel; Escape and Cancel keep everything.
+    await page.focus('#clear-completed')
+    await page.keyboard.press('Enter')
+    await page.getByRole('dialog').waitFor()
+    expect(await page.locator('#confirm-text').textContent()).toBe('Delete the 2 completed tasks? This cannot be undone.')
+    expect(await page.evaluate(() => document.activeElement?.textContent)).toBe('Cancel')
+    await shoot(page, '16-clear-completed')
+    await page.keyboard.press('Escape')
+    await until(() => page.getByRole('dialog').isVisible(), false)
+    expect(await state()).toHaveLength(4)
+    await page.focus('#clear-completed')
+    await page.keyboard.press('Enter')
+    await page.getByRole('dialog').waitFor()
+    await page.keyboard.press('Tab')
+    await page.keyboard.press('Enter')
+    await until(notice(page), 'Deleted 2 completed tasks.')
+    expect(await state()).toEqual([
+      ['Groceries', false, null],
+      ['Slides', false, '2030-02-02T08:00:00.000Z'],
+    ])
+    await until(titles(page), ['Slides', 'Groceries'])
+    await until(left(page), '2 items left')
+    expect(await page.evaluate(() => document.activeElement?.id)).toBe('clear-completed')
+  })
+
+  test('when only the keyboard is used, then priority, tags, due date and repetition are set, and a tag filter is applied and removed', async () => {
+    const { page, user_id } = await signedIn()
+    const focused = () => page.evaluate(() => document.activeElement?.id ?? '')
+    const tabTo = async (id: string) => {
+      for (let i = 0; i < 10 && (await focused()) !== id; i++) await page.keyboard.press('Tab')
+      expect(await focused()).toBe(id)
+    }
+    await page.focus('#new-title')
+    await page.keyboard.type('Keyboard task')
+    await page.keyboard.press('Tab') // Description
+    await page.keyboard.press('Tab') // Priority
+    expect(await focused()).toBe('new-priority')
+    await page.keyboard.press('ArrowDown') // Medium → High
+    await page.keyboard.press('Tab')
+    await page.keyboard.type('focus, deep work')
+    await page.keyboard.press('Tab') // Due: month/day/year, then the time
+    await page.keyboard.type('03012030')
+    await page.keyboard.press('ArrowRight')
+    await page.keyboard.type('0815A')
+    await tabTo('new-recurrence') // past the date picker's button
+    await page.keyboard.press('ArrowDown') // Never → Daily
+    await tabTo('new-task-submit') // past Remind me
+    await page.keyboard.press('Enter')
+    await until(organized(user_id), [
+      {
+        title: 'Keyboard task',
+        completed: false,
+        priority: 'high',
+        tags: ['focus', 'deep work'],
+        due_date: '2030-03-01T07:15:00.000Z',
+        recurrence: 'daily',
+        remind_at: null,
+      },
+    ])
+
+    // Tab on, past the filters and bulk actions, to the task's chip.
+    const onChip = () => page.evaluate(() => document.activeElement?.textContent === 'Show tasks tagged deep work')
+    for (let i = 0; i < 60 && !(await onChip()); i++) await page.keyboard.press('Tab')
+    expect(await onChip()).toBe(true)
+    await page.keyboard.press('Enter')
+    // Focus moves to the active filter, whose Enter removes it and returns to the search field.
+    await until(() => page.evaluate(() => document.activeElement?.getAttribute('data-tag')), 'deep work')
+    await until(notice(page), 'Showing tasks tagged “deep work”.')
+    await page.keyboard.press('Enter')
+    await until(() => page.locator('#tag-filter').isVisible(), false)
+    await until(focused, 'q')
+  })
+
+  test('when the screen is a phone (360×740), then the organize controls, badges, chips and bulk actions fit without scrolling sideways', async () => {
+    const { page, token } = await signedIn({ width: 360, height: 740 })
+    await seed(page, token, [
+      { title: 'Call the landlord', priority: 'low', tags: ['home'] },
+      {
+        title: 'Submit the quarterly tax declaration',
+        priority: 'urgent',
+        tags: ['finance', 'deadline', 'averyveryverylongtagwithoutanybreaksatalltoday'],
+        due_date: '2020-04-30T16:00:00Z',
+        recurrence: 'monthly',
+        remind_at: '2020-04-30T08:00:00Z',
+      },
+      { title: 'Plan the trip', priority: 'high', tags: ['travel'], due_date: '2030-07-01T10:00:00Z' },
+    ])
+    const sideways = () => page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth)
+    await until(left(page), '3 items left · 1 overdue')
+    expect(await sideways()).toBe(0)
+    await shoot(page, '17-phone-organized')
+    await page.locator('#filters .priorities').scrollIntoViewIfNeeded()
+    await page.screenshot({ path: `${screenshots}17-phone-filters.png` }) // the viewport only: readable at full size
+    await page.getByRole('checkbox', { name: 'Urgent', exact: true }).check()
+    await page.getByRole('button', { name: 'Show tasks tagged averyveryverylongtagwithoutanybreaksatalltoday' }).click()
+    await until(titles(page), ['Submit the quarterly tax declaration'])
+    expect(await sideways()).toBe(0)
+    await page.getByRole('button', { name: 'Edit “Submit the quarterly tax declaration”' }).click()
+    expect(await sideways()).toBe(0)
+    await shoot(page, '18-phone-editing-organized')
+    await page.getByRole('button', { name: 'Cancel' }).click()
+    await page.emulateMedia({ colorScheme: 'dark' })
+    await shoot(page, '19-phone-dark')
   })
 })

@@ -1,12 +1,27 @@
 // The page served at `/`: plain DOM code over the generated SDK, bundled by esbuild (src/web/assets.ts).
-import { createTodoClient, etagOf, type ListQuery, nextLink, type Problem, type Task } from '../sdk/client.js'
+import { createTodoClient, etagOf, type ListQuery, nextLink, type operations, type Problem, type Task } from '../sdk/client.js'
 
 const pageSize = 20
 const tokenKey = 'todo-api.token'
 
 // A create whose answer is lost is sent again under the same Idempotency-Key, never stored twice.
 const api = createTodoClient({ token: () => sessionStorage.getItem(tokenKey), idempotentCreates: true })
-const state = { next: undefined as string | undefined, generation: 0 }
+const state = {
+  next: undefined as string | undefined,
+  generation: 0,
+  /** The tag filter: chips clicked on tasks, each removable. */
+  tags: [] as string[],
+  counts: { all: 0, pending: 0, completed: 0, overdue: 0 } as TaskCounts,
+  countsGeneration: 0,
+}
+
+type TaskCounts = operations['countMyTasks']['responses'][200]['content']['application/json']
+type Scope = NonNullable<operations['countMyTasks']['parameters']['query']>
+type Organized = Pick<Task, 'priority' | 'tags' | 'due_date' | 'recurrence' | 'remind_at'>
+
+// Exhaustive over the contract's enums (a Record misses no key), so a new value fails the type check here.
+const priorities: Record<Task['priority'], string> = { low: 'Low', medium: 'Medium', high: 'High', urgent: 'Urgent' }
+const recurrences: Record<NonNullable<Task['recurrence']>, string> = { daily: 'Daily', weekly: 'Weekly', monthly: 'Monthly' }
 
 const byId = <T extends HTMLElement>(id: string) => document.getElementById(id) as T
 const notice = byId<HTMLDivElement>('notice')
@@ -21,6 +36,10 @@ const summary = byId<HTMLParagraphElement>('summary')
 const list = byId<HTMLUListElement>('list')
 const more = byId<HTMLButtonElement>('more')
 const confirmDialog = byId<HTMLDialogElement>('confirm')
+const left = byId<HTMLParagraphElement>('left')
+const completeAll = byId<HTMLButtonElement>('complete-all')
+const clearCompleted = byId<HTMLButtonElement>('clear-completed')
+const tagFilter = byId<HTMLDivElement>('tag-filter')
 const dateFormat = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'short' })
 
 function h<K extends keyof HTMLElementTagNameMap>(
@@ -112,21 +131,26 @@ function showProblem(problem: Problem, form?: HTMLFormElement): void {
     void reload()
     return
   }
-  let detail = problem.detail
   let first: HTMLElement | undefined
-  for (const error of problem.errors ?? []) {
-    const { message } = error
-    const control = error.location === 'body' ? form?.elements.namedItem(error.path.replace(/^\//, '')) : null
-    const output = control instanceof HTMLElement ? document.getElementById(`${control.id}-error`) : null
-    if (!(control instanceof HTMLElement) || !output) continue
-    control.setAttribute('aria-invalid', 'true')
-    output.textContent = message.charAt(0).toUpperCase() + message.slice(1)
-    first ??= control
+  for (const { location, path, message } of problem.errors ?? []) {
+    // `/tags/2` is about the one tags field.
+    if (location === 'body' && form) first ??= markField(form, path.split('/')[1] ?? '', message)
   }
   // "body /title: …" reads as "Title: …".
-  detail = detail.replace(/\bbody \/(\w+)/g, '$1')
+  const detail = problem.detail.replace(/\bbody \/(\w+)/g, '$1')
   notify(detail.charAt(0).toUpperCase() + detail.slice(1), 'error')
   first?.focus()
+}
+
+/** Shows `message` next to the form's control named `name` (the contract's field name); the control, if found. */
+function markField(form: HTMLFormElement, name: string, message: string): HTMLElement | undefined {
+  const control = form.elements.namedItem(name)
+  const output = control instanceof HTMLElement ? document.getElementById(`${control.id}-error`) : null
+  if (!(control instanceof HTMLElement) || !output) return undefined
+  control.setAttribute('aria-invalid', 'true')
+  // The first failure of a field is shown (a tags list can fail once per tag).
+  if (!output.textContent) output.textContent = message.charAt(0).toUpperCase() + message.slice(1)
+  return control
 }
 
 function clearFieldErrors(form: HTMLFormElement): void {
@@ -134,21 +158,53 @@ function clearFieldErrors(form: HTMLFormElement): void {
   for (const output of Array.from(form.querySelectorAll('.field-error'))) output.textContent = ''
 }
 
-function currentQuery(): ListQuery {
+/** What the filters select besides completion: the list, the counts and the bulk actions all apply it. */
+function scope(): Scope {
   const values = new FormData(filters)
   const q = String(values.get('q') ?? '')
+  const priority = values.getAll('priority') as Task['priority'][]
+  const due_after = utc(String(values.get('due_after') ?? ''))
+  const due_before = utc(String(values.get('due_before') ?? ''))
+  return {
+    ...(q && { q }),
+    ...(priority.length > 0 && { priority }),
+    ...(state.tags.length > 0 && { tag: [...state.tags] }),
+    ...(due_after && { due_after }),
+    ...(due_before && { due_before }),
+  }
+}
+
+function currentQuery(): ListQuery {
+  const values = new FormData(filters)
   return {
     status: values.get('status') as ListQuery['status'],
     sort: values.get('sort') as ListQuery['sort'],
     order: values.get('order') as ListQuery['order'],
     limit: pageSize,
-    ...(q && { q }),
+    ...scope(),
   }
+}
+
+// datetime-local holds a local time without a zone; the API takes and gives instants (UTC).
+
+/** The instant a datetime-local value names in this browser's time zone, as ISO 8601 UTC; null when empty. */
+function utc(local: string): string | null {
+  const instant = local ? new Date(local) : undefined
+  return instant && !Number.isNaN(instant.getTime()) ? instant.toISOString() : null
+}
+
+/** An instant as a datetime-local value in this browser's time zone. */
+function localInput(iso: string | null): string {
+  if (!iso) return ''
+  const d = new Date(iso)
+  const two = (n: number) => String(n).padStart(2, '0')
+  return `${d.getFullYear()}-${two(d.getMonth() + 1)}-${two(d.getDate())}T${two(d.getHours())}:${two(d.getMinutes())}`
 }
 
 /** Shows the first page for the current filters; false when it failed. */
 async function reload(): Promise<boolean> {
   const generation = ++state.generation
+  void refreshCounts()
   list.setAttribute('aria-busy', 'true')
   const result = await call(api.GET('/api/tasks', { params: { query: currentQuery() } }))
   if (generation !== state.generation) return false
@@ -160,11 +216,27 @@ async function reload(): Promise<boolean> {
   return true
 }
 
+/** "N items left": the pending tasks in the filters' scope, whatever the status shown. */
+async function refreshCounts(): Promise<void> {
+  const generation = ++state.countsGeneration
+  const result = await call(api.GET('/api/tasks/counts', { params: { query: scope() } }))
+  if (!result || generation !== state.countsGeneration) return
+  state.counts = result.data
+  const { pending, overdue } = result.data
+  left.replaceChildren(
+    h('strong', {}, String(pending)),
+    ` item${pending === 1 ? '' : 's'} left`,
+    ...(overdue > 0 ? [' · ', h('span', { class: 'overdue' }, `${overdue} overdue`)] : []),
+  )
+}
+
 async function loadMore(): Promise<void> {
   if (!state.next) return
   const generation = state.generation
-  // The Link's query as the server wrote it (the filters plus the cursor), sent through the SDK.
-  const query = Object.fromEntries(new URL(state.next, location.href).searchParams) as ListQuery
+  // The Link's query as the server wrote it (the filters plus the cursor), sent through the SDK;
+  // a repeated parameter (priority, tag) stays a list.
+  const params = new URL(state.next, location.href).searchParams
+  const query = Object.fromEntries([...new Set(params.keys())].map((key) => [key, repeated(params.getAll(key))])) as ListQuery
   more.disabled = true
   const result = await call(api.GET('/api/tasks', { params: { query } }))
   more.disabled = false
@@ -176,9 +248,11 @@ async function loadMore(): Promise<void> {
   items[0]?.querySelector('input')?.focus()
 }
 
+const repeated = (values: string[]) => (values.length === 1 ? values[0] : values)
+
 function updateSummary(): void {
   const shown = list.children.length
-  const filtered = currentQuery().q !== undefined || currentQuery().status !== 'all'
+  const filtered = Object.keys(scope()).length > 0 || currentQuery().status !== 'all'
   summary.textContent =
     shown === 0
       ? filtered
@@ -211,11 +285,48 @@ function taskItem(task: Task): HTMLLIElement {
       { class: 'body' },
       h('label', { for: toggle.id, class: 'title' }, task.title),
       ...(task.description ? [h('p', { class: 'description' }, task.description)] : []),
+      labels(task),
+      ...schedule(task),
       dates(task),
     ),
     h('div', { class: 'actions' }, edit, remove),
   )
   return item
+}
+
+/** The priority badge and the tags, each tag a button that filters the list by it. */
+function labels(task: Task): HTMLDivElement {
+  const badge = h(
+    'span',
+    { class: `badge priority-${task.priority}` },
+    priorities[task.priority],
+    h('span', { class: 'visually-hidden' }, ' priority'),
+  )
+  const chips = task.tags.map((tag) => {
+    const chip = h('button', { type: 'button', class: 'chip' }, h('span', { class: 'visually-hidden' }, 'Show tasks tagged '), tag)
+    chip.addEventListener('click', () => filterByTag(tag))
+    return chip
+  })
+  return h('div', { class: 'labels' }, badge, ...chips)
+}
+
+function isOverdue(task: Task): boolean {
+  return !task.completed && task.due_date !== null && new Date(task.due_date).getTime() < Date.now()
+}
+
+function schedule(task: Task): HTMLParagraphElement[] {
+  const time = (iso: string) => h('time', { datetime: iso }, dateFormat.format(new Date(iso)))
+  const parts: (Node | string)[] = []
+  if (task.due_date) {
+    parts.push(
+      isOverdue(task)
+        ? h('strong', { class: 'overdue' }, 'Overdue: due ', time(task.due_date))
+        : h('span', {}, 'Due ', time(task.due_date)),
+    )
+  }
+  if (task.recurrence) parts.push(h('span', {}, `Repeats ${recurrences[task.recurrence].toLowerCase()}`))
+  if (task.remind_at) parts.push(h('span', {}, 'Reminder ', time(task.remind_at)))
+  return parts.length === 0 ? [] : [h('p', { class: 'schedule' }, ...parts)]
 }
 
 function dates(task: Task): HTMLParagraphElement {
@@ -224,10 +335,75 @@ function dates(task: Task): HTMLParagraphElement {
   return h('p', { class: 'meta' }, 'Created ', time(task.created_at), ...updated)
 }
 
-function field(id: string, label: string, control: HTMLInputElement | HTMLTextAreaElement): HTMLDivElement {
+function field(
+  id: string,
+  label: string | (Node | string)[],
+  control: HTMLInputElement | HTMLTextAreaElement | HTMLSelectElement,
+  className = '',
+): HTMLDivElement {
   control.id = id
   control.setAttribute('aria-describedby', `${id}-error`)
-  return h('div', { class: 'field' }, h('label', { for: id }, label), control, h('p', { class: 'field-error', id: `${id}-error` }))
+  return h(
+    'div',
+    { class: `field ${className}`.trim() },
+    h('label', { for: id }, ...(typeof label === 'string' ? [label] : label)),
+    control,
+    h('p', { class: 'field-error', id: `${id}-error` }),
+  )
+}
+
+function select(name: string, options: Record<string, string>, value: string): HTMLSelectElement {
+  const control = h('select', { name })
+  // The given value is also the default, so that the form's reset() returns to it.
+  for (const [key, label] of Object.entries(options))
+    control.append(h('option', { value: key, ...(key === value && { selected: '' }) }, label))
+  return control
+}
+
+/** Priority, tags, due date, repetition and reminder: the fields of a new task (`task` absent) or of one being edited. */
+function organizeFields(prefix: string, task?: Task): HTMLDivElement {
+  const tags = h('input', { name: 'tags', autocomplete: 'off', placeholder: 'e.g. work, errands' })
+  tags.value = task?.tags.join(', ') ?? ''
+  const moment = (name: string, value: string | null) => {
+    const control = h('input', { name, type: 'datetime-local' })
+    control.value = localInput(value)
+    return control
+  }
+  const optional = (text: string) => [text, ' ', h('span', { class: 'optional' }, '(optional)')]
+  return h(
+    'div',
+    { class: 'details' },
+    field(`${prefix}-priority`, 'Priority', select('priority', priorities, task?.priority ?? 'medium'), 'priority'),
+    field(`${prefix}-tags`, ['Tags ', h('span', { class: 'optional' }, '(comma-separated)')], tags, 'tags'),
+    field(`${prefix}-due_date`, optional('Due'), moment('due_date', task?.due_date ?? null), 'due'),
+    field(`${prefix}-recurrence`, 'Repeats', select('recurrence', { '': 'Never', ...recurrences }, task?.recurrence ?? ''), 'repeats'),
+    field(`${prefix}-remind_at`, optional('Remind me'), moment('remind_at', task?.remind_at ?? null), 'remind'),
+  )
+}
+
+/** The organize fields of `form` as the contract spells them (times in UTC, tags split at commas). */
+function organizeValues(form: HTMLFormElement): Organized {
+  const value = (name: string) => (form.elements.namedItem(name) as HTMLInputElement | HTMLSelectElement).value
+  return {
+    priority: value('priority') as Task['priority'],
+    tags: value('tags')
+      .split(',')
+      .map((tag) => tag.trim())
+      .filter((tag) => tag !== ''),
+    due_date: utc(value('due_date')),
+    recurrence: (value('recurrence') || null) as Task['recurrence'],
+    remind_at: utc(value('remind_at')),
+  }
+}
+
+/** A repeating task needs a due date (the contract answers 422 otherwise): said next to the field, nothing sent. */
+function repeatsWithoutDueDate(form: HTMLFormElement, values: Organized): boolean {
+  if (values.recurrence === null || values.due_date !== null) return false
+  clearFieldErrors(form)
+  const control = markField(form, 'recurrence', 'A repeating task needs a due date: set one, or choose “Never”.')
+  notify('Repeats: a repeating task needs a due date.', 'error')
+  control?.focus()
+  return true
 }
 
 /** The task as this page shows it: a change applies only if nobody changed the task since (else 412). */
@@ -246,8 +422,10 @@ function startEditing(task: Task, item: HTMLLIElement): void {
     { class: 'edit', 'aria-label': `Edit “${task.title}”` },
     field(`task-${task.id}-title`, 'Title', title),
     field(`task-${task.id}-description`, 'Description', description),
+    organizeFields(`task-${task.id}`, task),
     h('div', { class: 'actions' }, h('button', { type: 'submit' }, 'Save'), cancel),
   )
+  const before = organizeValues(form)
   const stop = (shown: Task) => {
     const fresh = taskItem(shown)
     item.replaceWith(fresh)
@@ -259,11 +437,18 @@ function startEditing(task: Task, item: HTMLLIElement): void {
   })
   form.addEventListener('submit', async (event) => {
     event.preventDefault()
-    const body = { title: title.value, description: description.value === '' ? null : description.value }
+    const after = organizeValues(form)
+    if (repeatsWithoutDueDate(form, after)) return
+    // Only what changed: setting the due date or the recurrence again would restart the series.
+    const changed = Object.fromEntries(
+      Object.entries(after).filter(([key, value]) => JSON.stringify(value) !== JSON.stringify(before[key as keyof Organized])),
+    ) as Partial<Organized>
+    const body = { title: title.value, description: description.value === '' ? null : description.value, ...changed }
     const result = await call(api.PATCH('/api/tasks/{task_id}', { params: { ...shown(task) }, body }), form)
     if (!result) return
     notify(`Saved “${result.data.title}”.`)
     stop(result.data)
+    void refreshCounts()
   })
   item.replaceChildren(form)
   title.focus()
@@ -278,29 +463,108 @@ async function setCompleted(task: Task, toggle: HTMLInputElement): Promise<void>
     toggle.checked = !completed
     return
   }
+  const { next_occurrence: next, ...done } = result.data
+  if (next) {
+    // A repeating task rolled over: the list shows its next occurrence, focus stays on this one if shown.
+    await reload()
+    const due = next.due_date ? dateFormat.format(new Date(next.due_date)) : 'no due date'
+    notify(`Completed “${task.title}”. Next: ${due}.`)
+    ;(document.getElementById(toggle.id) ?? document.getElementById(`task-${next.id}-done`) ?? byId('new-title')).focus()
+    return
+  }
   // The item stays where it is (even if it no longer matches the filter) so that keyboard focus does not jump.
-  Object.assign(task, result.data)
+  Object.assign(task, done)
   const item = toggle.closest('li')
   item?.classList.toggle('done', task.completed)
+  item?.querySelector('.schedule')?.replaceWith(...schedule(task))
   item?.querySelector('.meta')?.replaceWith(dates(task))
   notify(`${task.completed ? 'Completed' : 'Reopened'} “${task.title}”.`)
   toggle.focus()
+  void refreshCounts()
 }
 
-async function deleteTask(task: Task, item: HTMLLIElement): Promise<void> {
-  byId('confirm-text').textContent = `Delete “${task.title}”? This cannot be undone.`
+/** Asks in the page's dialog (focus starts on Cancel; Escape cancels); true when the person chose Delete. */
+async function confirmed(question: string): Promise<boolean> {
+  byId('confirm-text').textContent = question
   confirmDialog.returnValue = ''
   confirmDialog.showModal()
   await new Promise((resolve) => confirmDialog.addEventListener('close', resolve, { once: true }))
-  if (confirmDialog.returnValue !== 'delete') return
+  return confirmDialog.returnValue === 'delete'
+}
+
+async function deleteTask(task: Task, item: HTMLLIElement): Promise<void> {
+  if (!(await confirmed(`Delete “${task.title}”? This cannot be undone.`))) return
   const result = await call(api.DELETE('/api/tasks/{task_id}', { params: { ...shown(task) } }))
   if (!result) return
   const neighbour = (item.nextElementSibling ?? item.previousElementSibling)?.querySelector('input')
   item.remove()
   updateSummary()
+  void refreshCounts()
   notify(`Deleted “${task.title}”.`)
   ;(neighbour ?? byId<HTMLInputElement>('new-title')).focus()
 }
+
+// the tag filter: a chip on a task adds its tag; each active tag is a chip that removes it
+
+const tagged = () => `tasks tagged ${state.tags.map((t) => `“${t}”`).join(' and ')}`
+
+function filterByTag(tag: string): void {
+  if (!state.tags.some((t) => t.toLowerCase() === tag.toLowerCase())) state.tags.push(tag)
+  showTagFilter()
+  notify(`Showing ${tagged()}.`)
+  void reload()
+  tagFilter.querySelector<HTMLButtonElement>(`button[data-tag="${CSS.escape(tag.toLowerCase())}"]`)?.focus()
+}
+
+function showTagFilter(): void {
+  tagFilter.hidden = state.tags.length === 0
+  const chips = state.tags.map((tag) => {
+    const chip = h(
+      'button',
+      { type: 'button', class: 'chip active', 'data-tag': tag.toLowerCase() },
+      h('span', { class: 'visually-hidden' }, 'Remove the filter by tag '),
+      tag,
+      h('span', { 'aria-hidden': 'true', class: 'remove' }, '×'),
+    )
+    chip.addEventListener('click', () => {
+      const index = state.tags.indexOf(tag)
+      state.tags.splice(index, 1)
+      showTagFilter()
+      notify(`Removed the filter by tag “${tag}”${state.tags.length > 0 ? `; showing ${tagged()}` : ''}.`)
+      void reload()
+      const buttons = tagFilter.querySelectorAll('button')
+      ;(buttons[Math.min(index, buttons.length - 1)] ?? byId<HTMLInputElement>('q')).focus()
+    })
+    return h('li', {}, chip)
+  })
+  tagFilter.querySelector('ul')?.replaceChildren(...chips)
+}
+
+// the bulk actions, on every task in the filters' scope (not only the page shown)
+
+completeAll.addEventListener('click', async () => {
+  const result = await call(api.PATCH('/api/tasks', { params: { query: { ...scope(), status: 'pending' } }, body: { completed: true } }))
+  if (!result) return
+  const { count } = result.data
+  await reload()
+  notify(count === 0 ? 'Every task here is already complete.' : `Marked ${count} task${count === 1 ? '' : 's'} complete.`)
+})
+
+clearCompleted.addEventListener('click', async () => {
+  const { completed } = state.counts
+  if (completed === 0) {
+    notify('There are no completed tasks to clear.')
+    return
+  }
+  const which = Object.keys(scope()).length > 0 ? ' matching the filters' : ''
+  if (!(await confirmed(`Delete the ${completed} completed task${completed === 1 ? '' : 's'}${which}? This cannot be undone.`))) return
+  const result = await call(api.DELETE('/api/tasks', { params: { query: { ...scope(), status: 'completed' } } }))
+  if (!result) return
+  const { count } = result.data
+  await reload()
+  notify(`Deleted ${count} completed task${count === 1 ? '' : 's'}.`)
+  clearCompleted.focus()
+})
 
 tokenForm.addEventListener('submit', (event) => {
   event.preventDefault()
@@ -321,7 +585,9 @@ newTask.addEventListener('submit', async (event) => {
   const values = new FormData(newTask)
   const title = String(values.get('title') ?? '')
   const description = String(values.get('description') ?? '')
-  const result = await call(api.POST('/api/tasks', { body: { title, ...(description && { description }) } }), newTask)
+  const organized = organizeValues(newTask)
+  if (repeatsWithoutDueDate(newTask, organized)) return
+  const result = await call(api.POST('/api/tasks', { body: { title, ...(description && { description }), ...organized } }), newTask)
   if (!result) return
   newTask.reset()
   notify(`Added “${result.data.title}”.`)
@@ -340,6 +606,13 @@ filters.addEventListener('submit', (event) => {
   void reload()
 })
 more.addEventListener('click', loadMore)
+
+byId('new-details').replaceWith(organizeFields('new'))
+byId('priority-filter').append(
+  ...Object.entries(priorities).map(([value, label]) =>
+    h('label', { class: 'toggle' }, h('input', { type: 'checkbox', name: 'priority', value }), label),
+  ),
+)
 
 takeTokenFromFragment()
 if (sessionStorage.getItem(tokenKey)) void showWorkspace()
