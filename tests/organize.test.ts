@@ -732,3 +732,20 @@ describe('bulk updates and deletes', () => {
     },
   )
 })
+
+describe('bulk PATCH changes only what differs', () => {
+  test.each(styles)(
+    '"mark all complete" counts and touches only the pending tasks; the completed ones keep their updated_at, %s',
+    async (style) => {
+      const user = await signIn(server)
+      const [done, open1, open2] = await createTasks(user, [{ title: 'done', completed: true }, { title: 'open 1' }, { title: 'open 2' }])
+      const sent = await call(user, style, 'PATCH', '', { body: { completed: true } })
+      expect(sent.status).toBe(200)
+      expect(sent.body).toEqual({ count: 2 })
+      expect(await getTask(user, (done as Task).id)).toEqual(done)
+      for (const task of [open1, open2] as Task[]) expect((await getTask(user, task.id)).completed).toBe(true)
+      const again = await call(user, style, 'PATCH', '', { body: { completed: true } })
+      expect(again.body).toEqual({ count: 0 })
+    },
+  )
+})

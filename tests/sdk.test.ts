@@ -4,7 +4,7 @@
 // server's checked fetch, so every response is also validated against the contract.
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals'
 import { SignJWT } from 'jose'
-import { createTodoClient, etagOf, nextLink, type Task, TodoApiError, type TodoClientOptions } from '../src/sdk/client.js'
+import { createTodoClient, etagOf, type ListQuery, nextLink, type Task, TodoApiError, type TodoClientOptions } from '../src/sdk/client.js'
 import { newUser, secret, startServer, type TestServer, tokenFor } from './support/server.js'
 
 let server: TestServer
@@ -316,6 +316,23 @@ describe('pages()', () => {
       expect(Object.fromEntries([...params].filter(([key]) => key !== 'cursor'))).toEqual({ ...query, limit: '3' })
     }
     expect(calls.map((call) => new URL(call.url).searchParams.has('cursor'))).toEqual([false, true, true, true])
+  })
+
+  test('when the filter repeats a parameter (two priorities, two tags), then every page keeps all the values', async () => {
+    const { token } = await user()
+    const api = sdk(token)
+    const priorities = ['low', 'high', 'urgent', 'medium'] as const
+    for (let i = 0; i < 12; i++) {
+      const tags = i % 3 === 0 ? ['Work'] : ['work', 'Home']
+      await api.POST('/api/tasks', { body: { title: `task ${i}`, priority: priorities[i % 4], tags } })
+    }
+    const filter: ListQuery = { priority: ['low', 'high'], tag: ['WORK', 'home'], limit: 2 }
+    const all = (await api.GET('/api/tasks', { params: { query: { ...filter, limit: 500 } } })).data ?? []
+    // low or high (i % 4 is 0 or 1) and tagged work and home (i % 3 is not 0), newest first.
+    expect(all.map((t) => t.title)).toEqual(['task 8', 'task 5', 'task 4', 'task 1'])
+    const seen = await walk(api.pages('/api/tasks', { params: { query: filter } }))
+    expect(seen.map((page) => page.length)).toEqual([2, 2])
+    expect(seen.flat()).toEqual(all)
   })
 
   test('when a filtered list spans 3 full pages in the path style, then pages() yields exactly those pages', async () => {

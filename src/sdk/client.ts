@@ -109,9 +109,11 @@ export function createTodoClient({ token, baseUrl, idempotentCreates, ...options
       // The next page is the Link's query as the server wrote it (every filter plus the cursor),
       // sent through the client so that its middleware (the token) applies.
       // (Only the query is read, so no base URL is needed: a custom fetch may answer with a Response without a url.)
-      const query: Record<string, string> = {}
+      // A repeated parameter (priority, tag) stays a list of every value.
+      const query: Record<string, string | string[]> = {}
       new URLSearchParams(next.split('#')[0]?.split('?')[1]).forEach((value, key) => {
-        query[key] = value
+        const seen = query[key]
+        query[key] = seen === undefined ? value : [...(Array.isArray(seen) ? seen : [seen]), value]
       })
       const params = { ...(init?.params as object), query }
       ;({ data, error, response } = await client.GET(path as '/api/tasks', { params } as ListInit<'/api/tasks'>))

@@ -289,9 +289,11 @@ export async function completeTask(
   return task
 }
 
-/** Sets `completed` on every task of the user that the filters select; how many. */
+/** Sets `completed` on every task of the user that the filters select; how many changed. */
 export async function completeTasks(sql: Sql, user_id: string, filters: Filters, completed: boolean): Promise<number> {
-  const tasks = await write(sql, user_id, sql`true ${filtersOf(sql, user_id, filters)} ${matching(sql, filters.q)}`, {}, completed)
+  // Only the tasks that change: one already as asked keeps its updated_at (and ETag) and is not counted.
+  const selected = sql`completed <> ${completed} ${filtersOf(sql, user_id, filters)} ${matching(sql, filters.q)}`
+  const tasks = await write(sql, user_id, selected, {}, completed)
   return tasks.length
 }
 

@@ -202,15 +202,15 @@ async function failure(sql: Sql, user_id: string, id: number, versions: Versions
  */
 function trimTags(body: { tags?: string[] } | undefined): void {
   if (!body?.tags) return
-  const seen = new Map<string, number>()
+  const seen = new Map<string, string>()
   const errors: FieldError[] = []
   body.tags = body.tags.map((tag, index) => {
     const trimmed = tag.trim()
     const key = trimmed.toLowerCase()
     const first = seen.get(key)
-    if (first !== undefined)
-      errors.push({ location: 'body', path: `/tags/${index}`, message: `duplicates tag ${first} (tags are unique ignoring case)` })
-    else seen.set(key, index)
+    if (first !== undefined) {
+      errors.push({ location: 'body', path: `/tags/${index}`, message: `repeats the tag "${first}" (tags are unique ignoring case)` })
+    } else seen.set(key, trimmed)
     return trimmed
   })
   if (errors.length > 0) throw invalid(errors)
