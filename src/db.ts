@@ -38,12 +38,23 @@ export function connect(url: string, { connection, ...options }: postgres.Option
         from: [1082, 1114, 1184],
         // A string goes as written (PostgreSQL reads offsets and ±infinity itself).
         serialize: (x: Date | string) => (x instanceof Date ? x.toISOString() : x),
-        parse: (s: string) => (s === 'infinity' || s === '-infinity' ? s : new Date(s).toISOString()),
+        parse: isoTimestamp,
       },
     },
-    connection: { application_name: 'todo-api', ...connection },
+    // UTC, so that timestamps arrive in the form isoTimestamp rewrites without parsing a date.
+    connection: { application_name: 'todo-api', TimeZone: 'UTC', ...connection },
     ...options,
   })
+}
+
+// `2026-11-29 14:14:24.87+00` (a timestamptz in UTC, as PostgreSQL writes it) → `2026-11-29T14:14:24.870Z`;
+// anything else (another zone, a year before 1 or after 9999) through Date.
+const utcTimestamp = /^(\d{4}-\d\d-\d\d) (\d\d:\d\d:\d\d)(?:\.(\d{1,3})\d*)?\+00$/
+function isoTimestamp(text: string): string {
+  if (text === 'infinity' || text === '-infinity') return text
+  const match = utcTimestamp.exec(text)
+  if (!match) return new Date(text).toISOString()
+  return `${match[1]}T${match[2]}.${(match[3] ?? '').padEnd(3, '0')}Z`
 }
 
 /** DATABASE_URL / NEON_DB_URL when set, else the embedded PostgreSQL under the data directory. */
