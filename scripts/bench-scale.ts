@@ -27,7 +27,7 @@ export interface ScaleOptions {
 
 const heavy = 'heavy-user'
 const light = 'light-user'
-const sorts = ['created_at', 'updated_at', 'title'] as const
+const sorts = ['created_at', 'updated_at', 'title', 'due_date', 'priority'] as const
 const orders = ['desc', 'asc'] as const
 const statuses = ['all', 'pending', 'completed'] as const
 const shapes = sorts.flatMap((sort) => orders.flatMap((order) => statuses.map((status) => ({ sort, order, status }))))
@@ -117,10 +117,13 @@ async function seed(sql: Sql): Promise<{ name: string; definition: string }[]> {
   await sql.begin(async (sql) => {
     await sql`select setseed(0.42)`
     await sql`
-      insert into tasks (user_id, title, description, completed, created_at, updated_at)
+      insert into tasks (user_id, title, description, completed, created_at, updated_at, priority, due_date)
       select case when i % 10 = 0 then ${heavy} when i % 20000 = 1 then ${light} else 'user-' || (i * 7919 % 9998) end,
              case when r < 0.6 then initcap(t) when r < 0.95 then t else upper(t) end,
-             d, random() < 0.55, c, case when random() < 0.5 then c else c + random() * interval '60 days' end
+             d, random() < 0.55, c, case when random() < 0.5 then c else c + random() * interval '60 days' end,
+             -- Most tasks medium, a few urgent; 60% with a due date within a month of their creation.
+             (array['low', 'medium', 'medium', 'medium', 'high', 'urgent'])[1 + floor(random() * 6)::int],
+             case when random() < 0.6 then date_trunc('minute', c + random() * interval '30 days') end
       from (
         select i, random() as r,
           timestamptz '2023-01-01Z' + i * interval '94 seconds' + random() * interval '1 hour' as c,

@@ -116,7 +116,12 @@ async function statementOf(user_id: string, options: ListOptions) {
   recorded.length = 0
   const page = await listTasks(db, user_id, options)
   if (options.tag?.length) {
-    expect(recorded.map((r) => r.query.trim())).toEqual(['begin', 'set local plan_cache_mode = force_custom_plan', expect.any(String), 'commit'])
+    expect(recorded.map((r) => r.query.trim())).toEqual([
+      'begin',
+      'set local plan_cache_mode = force_custom_plan',
+      expect.any(String),
+      'commit',
+    ])
     return { statement: { ...(recorded[2] as Statement), customOnly: true }, page }
   }
   expect(recorded).toHaveLength(1)
