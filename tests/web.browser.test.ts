@@ -489,7 +489,7 @@ describeInBrowser('the web page at / in headless Chromium', () => {
     await page.getByRole('button', { name: 'Edit “Water the plants”' }).click()
     await form.getByLabel('Tags').fill('home, HOME')
     await form.getByRole('button', { name: 'Save' }).click()
-    await until(async () => (await form.locator('.tags .field-error').textContent())?.startsWith('Duplicates'), true)
+    await until(() => form.locator('.tags .field-error').textContent(), 'Repeats the tag "home" (tags are unique ignoring case)')
     expect(await form.getByLabel('Tags').getAttribute('aria-invalid')).toBe('true')
     expect((await organized(user_id)())[0]?.tags).toEqual(['home', 'garden', 'weekend'])
     await form.getByRole('button', { name: 'Cancel' }).click()
