@@ -1,11 +1,10 @@
 // Lost updates (SPEC.md "Lost updates and retries"): every single-task response carries a strong
 // ETag that changes with every write; If-Match makes a write conditional (412 when the task has
 // changed, 404 when it does not exist), and If-None-Match makes a GET a 304 when nothing changed.
-import { request } from 'node:http'
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals'
 import { etagOf } from '../src/tasks/etag.js'
 import { type Task, tasksUrl } from './bad-input.helpers.js'
-import { signIn, startServer, type TestServer } from './support/server.js'
+import { rawRequest, signIn, startServer, type TestServer } from './support/server.js'
 
 let server: TestServer
 beforeAll(async () => {
@@ -25,20 +24,7 @@ async function withTask(title = 'conditional') {
   return { user_id, token, auth, task, etag, rows, url: `/api/tasks/${task.id}` }
 }
 
-// node:http, not fetch: fetch adds Cache-Control: no-cache to a conditional GET, which hides the 304.
-function rawGet(url: string, headers: Record<string, string>, method = 'GET') {
-  return new Promise<{ status: number; etag?: string; body: string }>((resolve, reject) => {
-    request(`${server.url}${url}`, { method, headers }, (response) => {
-      let body = ''
-      response.on('data', (chunk) => {
-        body += chunk
-      })
-      response.on('end', () => resolve({ status: response.statusCode ?? 0, etag: response.headers.etag, body }))
-    })
-      .on('error', reject)
-      .end()
-  })
-}
+const rawGet = (url: string, headers: Record<string, string>, method = 'GET') => rawRequest(server, url, headers, method)
 
 describe('ETag', () => {
   test('every single-task response carries the same strong ETag for the same version, and the SDK can compute it', async () => {

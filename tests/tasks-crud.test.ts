@@ -1,6 +1,5 @@
-import { request } from 'node:http'
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals'
-import { signIn, startServer, type TestServer } from './support/server.js'
+import { rawRequest, signIn, startServer, type TestServer } from './support/server.js'
 
 let server: TestServer
 beforeAll(async () => {
@@ -36,19 +35,7 @@ describe('a user managing tasks, path style', () => {
 })
 
 describe('conditional requests', () => {
-  // node:http, not fetch: fetch adds Cache-Control: no-cache to a conditional request, which hides a 304.
-  const get = (path: string, headers: Record<string, string>) =>
-    new Promise<{ status: number; etag?: string; body: string }>((resolve, reject) => {
-      request(`${server.url}${path}`, { headers }, (response) => {
-        let body = ''
-        response.on('data', (chunk) => {
-          body += chunk
-        })
-        response.on('end', () => resolve({ status: response.statusCode ?? 0, etag: response.headers.etag, body }))
-      })
-        .on('error', reject)
-        .end()
-    })
+  const get = (path: string, headers: Record<string, string>) => rawRequest(server, path, headers)
 
   test('when a GET repeats with If-None-Match, then it is answered 200 with the body, never an undeclared 304', async () => {
     const { token, api } = await signIn(server)

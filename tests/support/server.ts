@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import { appendFileSync, mkdirSync } from 'node:fs'
+import { request } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import { SignJWT } from 'jose'
@@ -128,4 +129,22 @@ async function check(method: string, pathname: string, response: Response): Prom
     appendFileSync(join(dir, `${process.pid}.jsonl`), `${line}\n`)
   }
   if (problems.length > 0) throw new Error(`response breaks the contract:\n${problems.join('\n')}\n${body.slice(0, 500)}`)
+}
+
+/**
+ * A request through node:http, not fetch: fetch adds `Cache-Control: no-cache` to a conditional
+ * request (If-None-Match), which would hide a 304. Not checked against the contract.
+ */
+export function rawRequest(server: TestServer, path: string, headers: Record<string, string>, method = 'GET') {
+  return new Promise<{ status: number; etag?: string; body: string }>((resolve, reject) => {
+    request(`${server.url}${path}`, { method, headers }, (response) => {
+      let body = ''
+      response.on('data', (chunk) => {
+        body += chunk
+      })
+      response.on('end', () => resolve({ status: response.statusCode ?? 0, etag: response.headers.etag, body }))
+    })
+      .on('error', reject)
+      .end()
+  })
 }
