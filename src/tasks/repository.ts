@@ -99,7 +99,7 @@ export async function listTasks(sql: Sql, user_id: string, o: ListOptions): Prom
       : sql`and (${key}, id) < (${o.after.value}${cast}, ${o.after.id})`
   const page: Page = {
     select: sql`select ${sql(columns)}, ${key} as sort_value from tasks`,
-    list: sql`user_id = ${user_id} ${filtersOf(sql, user_id, { ...o, q: undefined }, o.sort === 'due_date' ? o.order : 'asc')} ${after}`,
+    list: sql`user_id = ${user_id} ${filtersOf(sql, user_id, o, o.sort === 'due_date' ? o.order : 'asc')} ${after}`,
     // With a status, `completed` is one value: ordering by it too changes nothing but tells the
     // planner that the status index (user_id, completed, key, id) gives the order as it is.
     order:
@@ -155,7 +155,6 @@ const probe = 200
  * list than read 200 of its entries in order.
  */
 function search(sql: Sql, { select, list, order, direction, limit }: Page, q: string) {
-  const pattern = `%${q.replace(/[\\%_]/g, '\\$&')}%`
   const matches = sql`(strpos(lower(title), lower(${q})) > 0 or strpos(lower(description), lower(${q})) > 0)`
   return sql<Row[]>`
     with head as (
@@ -165,8 +164,7 @@ function search(sql: Sql, { select, list, order, direction, limit }: Page, q: st
           or (select count(*) from (select from head where ${matches} limit 2) as hits) = 2
           or (select count(*) from head) < ${probe} as in_order
     ), found as materialized (
-      ${select} where ${list} and (title || ' ' || coalesce(description, '')) ilike ${pattern}
-        and (title ilike ${pattern} or description ilike ${pattern})
+      ${select} where ${list} ${matching(sql, q)}
     )
     (${select} where ${list} and ${matches} and (select in_order from choice) ${order} limit ${limit})
     union all
@@ -292,30 +290,36 @@ export async function completeTask(
 /** Sets `completed` on every task of the user that the filters select; how many changed. */
 export async function completeTasks(sql: Sql, user_id: string, filters: Filters, completed: boolean): Promise<number> {
   // Only the tasks that change: one already as asked keeps its updated_at (and ETag) and is not counted.
-  const selected = sql`completed <> ${completed} ${filtersOf(sql, user_id, filters)} ${matching(sql, filters.q)}`
+  const selected = sql`completed <> ${completed} ${selection(sql, user_id, filters)}`
   const tasks = await write(sql, user_id, selected, {}, completed)
   return tasks.length
 }
 
 /** Deletes every task of the user that the filters select; how many. */
 export async function deleteTasks(sql: Sql, user_id: string, filters: Filters): Promise<number> {
-  const { count } = await sql`delete from tasks where user_id = ${user_id} ${filtersOf(sql, user_id, filters)} ${matching(sql, filters.q)}`
+  const { count } = await sql`delete from tasks where user_id = ${user_id} ${selection(sql, user_id, filters)}`
   return count
 }
 
 /** How many of the user's tasks the filters select: in all, pending, completed, and pending past their due date. */
-export async function countTasks(sql: Sql, user_id: string, filters: Filters) {
-  const [counts] = await sql<{ all: number; pending: number; completed: number; overdue: number }[]>`
+export type Counts = components['schemas']['TaskCounts']
+
+export async function countTasks(sql: Sql, user_id: string, filters: Filters): Promise<Counts> {
+  const [counts] = await sql<Counts[]>`
     select count(*)::int as all,
       count(*) filter (where not completed)::int as pending,
       count(*) filter (where completed)::int as completed,
       count(*) filter (where not completed and due_date < now())::int as overdue
-    from tasks where user_id = ${user_id} ${filtersOf(sql, user_id, filters)} ${matching(sql, filters.q)}
+    from tasks where user_id = ${user_id} ${selection(sql, user_id, filters)}
   `
-  return counts as { all: number; pending: number; completed: number; overdue: number }
+  return counts as Counts
 }
 
-// The search condition of `q` for counts and bulk changes: the trigram index narrows, each column decides.
+// Counts and bulk changes select what the list would show: its filters and `q`.
+const selection = (sql: Sql, user_id: string, f: Filters) => sql`${filtersOf(sql, user_id, f)} ${matching(sql, f.q)}`
+
+// The condition of `q` as ILIKE (the pattern's % and _ escaped): the trigram index
+// (tasks_user_search, title and description as one text) narrows, then each column decides.
 function matching(sql: Sql, q: string | undefined) {
   if (q === undefined) return sql``
   const pattern = `%${q.replace(/[\\%_]/g, '\\$&')}%`
