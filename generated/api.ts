@@ -224,6 +224,50 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/{user_id}/tasks/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The authenticated user's id; any other value is 403.
+                 * @example u_8fJ2kLq
+                 */
+                user_id: components["parameters"]["UserId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Stream task events
+         * @description The user's changes as they happen, as a `text/event-stream` (Server-Sent Events), whichever
+         *     API process handled the write and whichever tab, device or agent made it. Each event has an
+         *     `id`, an `event` name and JSON `data`:
+         *
+         *     - `task.created`, `task.updated`: the task as the change left it (`Task`);
+         *     - `task.deleted`: `{ "id": … }` (`DeletedTask`);
+         *     - `reminder`: the task whose `remind_at` has come (once per due time, by one process);
+         *     - `reload`: `{}`: events after the given `Last-Event-ID` are no longer kept (an hour); read
+         *       the tasks again, then go on with this stream.
+         *
+         *     A client that reconnects with `Last-Event-ID` gets every event after it, in order, none twice;
+         *     without it, the stream starts with the next change. A comment line (`:`) comes at least every
+         *     15 seconds. The stream opens only once it is listening: a change committed after the client
+         *     has the headers is on it. `EventSource` cannot send an `Authorization` header: use the SDK's
+         *     `subscribe()` (fetch streaming), or any client that can.
+         */
+        get: operations["streamTaskEvents"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        /**
+         * Stream task events (headers only)
+         * @description The same answer as `GET` (status and headers) without the body (RFC 9110).
+         */
+        head: operations["streamTaskEventsHead"];
+        patch?: never;
+        trace?: never;
+    };
     "/api/{user_id}/tasks/{task_id}": {
         parameters: {
             query?: never;
@@ -369,6 +413,44 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/tasks/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Stream task events (token style)
+         * @description The user's changes as they happen, as a `text/event-stream` (Server-Sent Events), whichever
+         *     API process handled the write and whichever tab, device or agent made it. Each event has an
+         *     `id`, an `event` name and JSON `data`:
+         *
+         *     - `task.created`, `task.updated`: the task as the change left it (`Task`);
+         *     - `task.deleted`: `{ "id": … }` (`DeletedTask`);
+         *     - `reminder`: the task whose `remind_at` has come (once per due time, by one process);
+         *     - `reload`: `{}`: events after the given `Last-Event-ID` are no longer kept (an hour); read
+         *       the tasks again, then go on with this stream.
+         *
+         *     A client that reconnects with `Last-Event-ID` gets every event after it, in order, none twice;
+         *     without it, the stream starts with the next change. A comment line (`:`) comes at least every
+         *     15 seconds. The stream opens only once it is listening: a change committed after the client
+         *     has the headers is on it. `EventSource` cannot send an `Authorization` header: use the SDK's
+         *     `subscribe()` (fetch streaming), or any client that can.
+         */
+        get: operations["streamMyTaskEvents"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        /**
+         * Stream task events (token style, headers only)
+         * @description The same answer as `GET` (status and headers) without the body (RFC 9110).
+         */
+        head: operations["streamMyTaskEventsHead"];
+        patch?: never;
+        trace?: never;
+    };
     "/api/tasks/{task_id}": {
         parameters: {
             query?: never;
@@ -441,6 +523,19 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /** @description One Server-Sent Event of a task event stream. */
+        TaskEvent: {
+            /** @description The event's id, to send back as `Last-Event-ID` after reconnecting. */
+            id?: string;
+            /** @enum {string} */
+            event: "task.created" | "task.updated" | "task.deleted" | "reminder" | "reload";
+            /** @description JSON; a `Task` for `task.created`, `task.updated` and `reminder`, a `DeletedTask` for `task.deleted`, `{}` for `reload`. */
+            data: string;
+        };
+        /** @description The data of a `task.deleted` event. */
+        DeletedTask: {
+            id: components["schemas"]["TaskId"];
+        };
         /** Format: int64 */
         TaskId: number;
         /** @description 1–200 characters, not only whitespace (and no NUL, which PostgreSQL cannot store). */
@@ -834,6 +929,24 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
+        /** @description The event stream; it stays open until the client or the server closes it. */
+        TaskEvents: {
+            headers: {
+                /** @description `no-store`: a stream is never cached. */
+                "Cache-Control"?: string;
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "id": "1043",
+                 *       "event": "task.deleted",
+                 *       "data": "{\"id\":41}"
+                 *     }
+                 */
+                "text/event-stream": components["schemas"]["TaskEvent"];
+            };
+        };
         /** @description Over a rate limit (the user's, or the client address's); retry after `Retry-After` seconds. */
         TooManyRequests: {
             headers: {
@@ -1026,6 +1139,11 @@ export interface components {
          * @example "42-mi8r3kx0"
          */
         IfNoneMatch: string;
+        /**
+         * @description The `id` of the last event the client has; the stream replays every later one.
+         * @example 1042
+         */
+        LastEventId: string;
         /**
          * @description Makes a create safe to retry: a unique value the client generates per task it means to create
          *     (a UUID, say), 1–255 printable ASCII characters, kept per user for at least 24 hours. A retry
@@ -1822,6 +1940,66 @@ export interface operations {
             503: components["responses"]["Unavailable"];
         };
     };
+    streamTaskEvents: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description The `id` of the last event the client has; the stream replays every later one.
+                 * @example 1042
+                 */
+                "Last-Event-ID"?: components["parameters"]["LastEventId"];
+            };
+            path: {
+                /**
+                 * @description The authenticated user's id; any other value is 403.
+                 * @example u_8fJ2kLq
+                 */
+                user_id: components["parameters"]["UserId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: components["responses"]["TaskEvents"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    streamTaskEventsHead: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description The `id` of the last event the client has; the stream replays every later one.
+                 * @example 1042
+                 */
+                "Last-Event-ID"?: components["parameters"]["LastEventId"];
+            };
+            path: {
+                /**
+                 * @description The authenticated user's id; any other value is 403.
+                 * @example u_8fJ2kLq
+                 */
+                user_id: components["parameters"]["UserId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: components["responses"]["TaskEvents"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
     getTask: {
         parameters: {
             query?: never;
@@ -2426,6 +2604,52 @@ export interface operations {
         requestBody?: never;
         responses: {
             200: components["responses"]["TaskCounts"];
+            401: components["responses"]["Unauthorized"];
+            422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    streamMyTaskEvents: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description The `id` of the last event the client has; the stream replays every later one.
+                 * @example 1042
+                 */
+                "Last-Event-ID"?: components["parameters"]["LastEventId"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: components["responses"]["TaskEvents"];
+            401: components["responses"]["Unauthorized"];
+            422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    streamMyTaskEventsHead: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description The `id` of the last event the client has; the stream replays every later one.
+                 * @example 1042
+                 */
+                "Last-Event-ID"?: components["parameters"]["LastEventId"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: components["responses"]["TaskEvents"];
             401: components["responses"]["Unauthorized"];
             422: components["responses"]["ValidationFailed"];
             429: components["responses"]["TooManyRequests"];

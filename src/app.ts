@@ -12,6 +12,8 @@ import { type ClientErrorDeps, clientErrorHandler } from './client-errors.js'
 import type { Config } from './config.js'
 import { contract, type HttpMethod, operationsOf } from './contract.js'
 import type { Sql } from './db.js'
+import type { EventHub } from './events/hub.js'
+import { eventHandlers } from './events/routes.js'
 import { requestLogger } from './logger.js'
 import { metaHandlers } from './meta.js'
 import { dispatchOperations, matchedOperation } from './operations.js'
@@ -27,10 +29,12 @@ export interface AppDeps {
   logger: Logger
   /** Per user and per client address; none: no limits. */
   rateLimiter?: RateLimiter
+  /** The live event streams of this process. */
+  events: EventHub
 }
 
 /** The whole API as an Express app that is not listening yet. */
-export function createApp({ sql, verify, config, logger, rateLimiter }: AppDeps): Express {
+export function createApp({ sql, verify, config, logger, rateLimiter, events }: AppDeps): Express {
   const app = express()
   app.disable('x-powered-by')
   // req.ip: the peer, or what a trusted proxy says in X-Forwarded-For (TRUST_PROXY).
@@ -97,7 +101,7 @@ export function createApp({ sql, verify, config, logger, rateLimiter }: AppDeps)
   )
 
   // 6. The handler of the operation the validator matched (both URL spellings share each function).
-  app.use(dispatchOperations(contract, { ...metaHandlers(sql), ...taskHandlers(sql) }))
+  app.use(dispatchOperations(contract, { ...metaHandlers(sql), ...taskHandlers(sql), ...eventHandlers(events) }))
 
   // 7. Whatever matched nothing, then the one error mapper.
   app.use((req) => {

@@ -44,6 +44,11 @@ async function primary(config: Config): Promise<void> {
     exit(1)
   }
   await checkStatementTimeout(config, database.poolUrl, logger)
+  if (!config.databasePrepare && config.databaseDirectUrl === undefined) {
+    logger.warn(
+      'DATABASE_PREPARE=false says DATABASE_URL goes through a transaction pooler, where LISTEN does not work: set DATABASE_DIRECT_URL to a direct connection, or live updates will miss changes made by other processes',
+    )
+  }
 
   const port =
     config.workers === 1
@@ -68,9 +73,14 @@ async function serve(config: Config, auth: Config['auth'], databaseUrl: string, 
   // Imported here, so that a primary that only forks workers never loads Express and the validator.
   const { createApp, createHttpServer } = await import('./app.js')
   const { createRateLimiter } = await import('./rate-limit.js')
+  const { createEventHub } = await import('./events/hub.js')
+  const { startEventWork } = await import('./events/worker.js')
   const sql = openPool(config, databaseUrl)
   const rateLimiter = createRateLimiter(sql, config, { logger })
-  const app = createApp({ sql, verify: createVerifier(auth), config, logger, rateLimiter })
+  // LISTEN needs a session: the direct URL when the pool goes through a transaction pooler.
+  const events = createEventHub({ sql, listenUrl: config.databaseDirectUrl ?? databaseUrl, logger })
+  const eventWork = startEventWork(sql, logger)
+  const app = createApp({ sql, verify: createVerifier(auth), config, logger, rateLimiter, events })
   const server = createHttpServer(app, { config, logger })
   try {
     await new Promise<void>((resolve, reject) => {
@@ -78,7 +88,7 @@ async function serve(config: Config, auth: Config['auth'], databaseUrl: string, 
     })
   } catch (error) {
     logger.fatal({ err: error }, 'start-up failed')
-    await rateLimiter.close()
+    await Promise.all([events.close(), eventWork.stop(), rateLimiter.close()])
     await sql.end()
     await afterStop?.()
     exit(1)
@@ -88,6 +98,9 @@ async function serve(config: Config, auth: Config['auth'], databaseUrl: string, 
     const closed = new Promise((resolve) => server.close(resolve))
     server.closeIdleConnections()
     setTimeout(() => server.closeAllConnections(), 10_000).unref()
+    // Open event streams would hold their connections: they end now (clients reconnect elsewhere).
+    await Promise.all([events.close(), eventWork.stop()])
+    server.closeIdleConnections()
     await closed
     await rateLimiter.close()
     await sql.end({ timeout: 10 })

@@ -198,7 +198,7 @@ describe("429: over a rate limit (the user's on secured operations, the client a
   })
 })
 
-describe('500: the database fails unexpectedly (its tasks table is gone)', () => {
+describe('500: the database fails unexpectedly (its tables are gone)', () => {
   let broken: TestServer
   beforeAll(async () => {
     const schema = `broken_${randomUUID().replace(/-/g, '')}`
@@ -207,6 +207,7 @@ describe('500: the database fails unexpectedly (its tasks table is gone)', () =>
     url.searchParams.set('search_path', schema)
     await migrate(url.toString())
     await server.sql`alter table ${server.sql(schema)}.tasks rename to tasks_gone`
+    await server.sql`alter table ${server.sql(schema)}.task_events rename to task_events_gone`
     broken = await startServer({ databaseUrl: url.toString() })
   })
   afterAll(() => broken.close())
@@ -243,7 +244,7 @@ describe('503: PostgreSQL cannot be reached', () => {
 })
 
 test('every secured operation is secured by bearerAuth and every public one declares security: []', () => {
-  expect(secured.length).toBe(26) // 14 single-task and list operations, 2 counts, 4 bulk, and the HEAD twins of the 6 GETs
+  expect(secured.length).toBe(30) // 14 single-task and list operations, 2 counts, 4 bulk, 2 event streams, and the HEAD twins of the 8 GETs
   expect(operations.filter((o) => o.operation.security !== undefined).every((o) => (o.operation.security as unknown[]).length === 0)).toBe(
     true,
   )

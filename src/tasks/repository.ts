@@ -387,8 +387,8 @@ async function write(
   return rows.map(({ next, ...task }) => (next ? { ...task, next_occurrence: asTask(next) } : task))
 }
 
-// A successor read back through to_jsonb: timestamps as PostgreSQL writes them, here as the API does.
-function asTask(row: Task): Task {
+/** A task read back through to_jsonb (a successor, an event): its fields, timestamps as the API writes them. */
+export function asTask(row: Task): Task {
   const iso = (v: string | null) => (v === null ? null : new Date(v).toISOString())
   return {
     id: row.id,

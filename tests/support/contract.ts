@@ -85,11 +85,32 @@ export function violations(method: string, pathname: string, response: { status:
     if (response.body !== '') problems.push(`${where}: a HEAD response has a body`)
     return problems
   }
+  // A stream's events are checked one by one as a test reads them (eventViolations).
+  if (mediaType === 'text/event-stream') return problems
   const schemaPointer = `${pointer}/content/${pointerSegment(mediaType)}/schema`
   const value = mediaType.endsWith('json') ? JSON.parse(response.body) : response.body
   const validate = validatorAt(resolve(schemaPointer).pointer)
   if (!validate(value)) problems.push(`${where}: body does not match: ${ajv.errorsText(validate.errors)}`)
   return problems
+}
+
+const eventData: Record<string, string> = {
+  'task.created': '/components/schemas/Task',
+  'task.updated': '/components/schemas/Task',
+  reminder: '/components/schemas/Task',
+  'task.deleted': '/components/schemas/DeletedTask',
+}
+
+/** What an event of a task event stream breaks of the contract's TaskEvent (and its data's schema). */
+export function eventViolations(event: { id?: string; event: string; data: string }): string[] {
+  const validate = validatorAt('/components/schemas/TaskEvent')
+  if (!validate(event)) return [`event ${JSON.stringify(event)}: ${ajv.errorsText(validate.errors)}`]
+  const data = JSON.parse(event.data) as unknown
+  const schema = eventData[event.event]
+  const validateData = schema ? validatorAt(schema) : undefined
+  if (validateData && !validateData(data)) return [`${event.event} data: ${ajv.errorsText(validateData.errors)}`]
+  if (!schema && JSON.stringify(data) !== '{}') return [`${event.event} data must be {}`]
+  return []
 }
 
 /** Every (operation, declared status) pair of the contract. */

@@ -11,6 +11,8 @@ import { createApp, createHttpServer } from '../../src/app.js'
 import { createVerifier } from '../../src/auth.js'
 import { type Config, parseConfig } from '../../src/config.js'
 import { openPool, type Sql } from '../../src/db.js'
+import { createEventHub, type EventHub, type EventHubOptions } from '../../src/events/hub.js'
+import { type EventWorkOptions, startEventWork } from '../../src/events/worker.js'
 import { createRateLimiter, type RateLimiter } from '../../src/rate-limit.js'
 import { operationFor, violations } from './contract.js'
 
@@ -27,6 +29,8 @@ export interface TestServer {
   fetch(path: string, init?: RequestInit): Promise<Response>
   /** The server's rate limiter (doing nothing unless `rateLimit` turned a limit on). */
   readonly rateLimiter: RateLimiter
+  /** The server's event hub (`await server.events.listening` before counting on notifications). */
+  readonly events: EventHub
   close(): Promise<void>
 }
 
@@ -46,6 +50,8 @@ export interface ServerOptions {
   trustProxy?: Config['trustProxy']
   /** DATABASE_STATEMENT_TIMEOUT in milliseconds; 0: none; default: the configuration's default. */
   statementTimeout?: number
+  /** The event hub's settings (listenUrl: DATABASE_DIRECT_URL) and the reminder and pruning rounds'. */
+  events?: Partial<Pick<EventHubOptions, 'listenUrl' | 'heartbeatMs' | 'maxStreamsPerUser'>> & EventWorkOptions
 }
 
 /** The real app on an ephemeral port against the real PostgreSQL of this test run. */
@@ -65,7 +71,16 @@ export async function startServer(options: ServerOptions = {}): Promise<TestServ
   const trustProxy = options.trustProxy ?? false
   const rateLimiter = createRateLimiter(sql, { rateLimit, trustProxy }, { logger, flushMs })
   const config = { corsOrigins: ['http://localhost:3000'], validateResponses: true, timeouts, trustProxy }
-  const app = createApp({ sql, verify: createVerifier(auth), config, logger, rateLimiter })
+  const { listenUrl, heartbeatMs, maxStreamsPerUser, ...work } = options.events ?? {}
+  const events = createEventHub({
+    sql,
+    listenUrl: listenUrl ?? options.databaseUrl ?? testDatabaseUrl(),
+    logger,
+    heartbeatMs,
+    maxStreamsPerUser,
+  })
+  const eventWork = startEventWork(sql, logger, work)
+  const app = createApp({ sql, verify: createVerifier(auth), config, logger, rateLimiter, events })
   const server = createHttpServer(app, { config, logger }).listen(0, '127.0.0.1')
   await new Promise((resolve) => server.once('listening', resolve))
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
@@ -81,7 +96,9 @@ export async function startServer(options: ServerOptions = {}): Promise<TestServ
       createClient<paths>({ baseUrl: url, fetch: checkedFetch, headers: token ? { Authorization: `Bearer ${token}` } : {} }),
     fetch: (path, init) => checkedFetch(new Request(`${url}${path}`, init)),
     rateLimiter,
+    events,
     async close() {
+      await Promise.all([events.close(), eventWork.stop()])
       server.closeAllConnections()
       await new Promise((resolve) => server.close(resolve))
       await rateLimiter.close()
@@ -120,7 +137,9 @@ export async function signIn(server: TestServer) {
 // Every response seen by a test must conform to the contract; each (operation, status) is logged
 // so that global teardown can fail the run when a declared status was never exercised.
 async function check(method: string, pathname: string, response: Response): Promise<void> {
-  const body = await response.text()
+  // An event stream stays open: its events are checked where a test reads them (tests/events.test.ts).
+  const streaming = response.headers.get('content-type')?.startsWith('text/event-stream')
+  const body = streaming ? '' : await response.text()
   const problems = violations(method, pathname, { status: response.status, headers: response.headers, body })
   const dir = process.env.TEST_CONTRACT_LOG_DIR
   if (dir) {
