@@ -8,6 +8,7 @@ import type { components } from '../generated/api.js'
 import { parseConfig } from '../src/config.js'
 import { checkStatementTimeout, connect, openDatabase, openPool, type Sql } from '../src/db.js'
 import { migrate } from '../src/migrate.js'
+import { dataOf, openEvents } from './support/events.js'
 import { havePgBouncer, type PgBouncer, pgbouncerPath, startPgBouncer } from './support/pgbouncer.js'
 import { signIn, startServer, type TestServer, testDatabaseUrl } from './support/server.js'
 
@@ -33,7 +34,8 @@ beforeAll(async () => {
   if (!havePgBouncer) return
   direct = connect(testDatabaseUrl(), { max: 1 })
   bouncer = await startPgBouncer({ target: testDatabaseUrl(), poolSize })
-  server = await startServer({ databaseUrl: bouncer.url, prepare: false })
+  // The event listener connects directly (DATABASE_DIRECT_URL): LISTEN needs a session of its own.
+  server = await startServer({ databaseUrl: bouncer.url, prepare: false, events: { listenUrl: testDatabaseUrl() } })
   brokenBouncer = await startPgBouncer({ target: testDatabaseUrl(), poolSize })
   // Without DATABASE_STATEMENT_TIMEOUT: PgBouncer would refuse that startup parameter before any statement could break.
   broken = await startServer({ databaseUrl: brokenBouncer.url, prepare: true, statementTimeout: 0 })
@@ -129,6 +131,20 @@ describeBehindPgBouncer('through PgBouncer in transaction mode, with DATABASE_PR
     const servers = await bouncer.admin<{ database: string }[]>`show servers`.simple()
     expect(servers.filter((s) => s.database === 'postgres').length).toBeLessThanOrEqual(poolSize)
     expect((await queriesServed()) - before).toBeGreaterThanOrEqual(24 * 15)
+  })
+
+  test('when writes go through PgBouncer and the listener connects directly, then each change reaches the stream, in order', async () => {
+    await server.events.listening
+    const { token, api } = await signIn(server)
+    const stream = await openEvents(server, token)
+    const created = (await api.POST('/api/tasks', { body: { title: 'pooled' } })).data as Task
+    const completed = (await api.PATCH('/api/tasks/{task_id}/complete', { params: { path: { task_id: created.id } } })).data as Task
+    await stream.until((events) => events.length >= 2)
+    stream.close()
+    expect(dataOf(stream.events)).toEqual([
+      { event: 'task.created', data: created },
+      { event: 'task.updated', data: completed },
+    ])
   })
 
   test('when the configuration names a pooled DATABASE_URL, a DATABASE_DIRECT_URL and DATABASE_PREPARE=false, then the pool goes through PgBouncer and migrations through the direct URL', async () => {

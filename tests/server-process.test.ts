@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals'
 import { connect } from '../src/db.js'
+import { openEvents } from './support/events.js'
 import { newUser, secret, testDatabaseUrl, tokenFor } from './support/server.js'
 
 const project = fileURLToPath(new URL('..', import.meta.url))
@@ -355,6 +356,41 @@ describe('several processes (WORKERS)', () => {
     await server.waitForLog((l) => l.msg === 'a worker died; starting another' && l.pid === server.child.pid)
     for (let i = 0; i < 4; i++) expect(await probe(server.url)).toBe('HTTP 200')
     expect(await stop(server)).toEqual({ code: 0, signal: null })
+  }, 60_000)
+
+  test('when WORKERS=2, then a write on either worker reaches the streams on both, each reminder comes once, and SIGTERM ends open streams at once', async () => {
+    const server = await startServer(freshDataDir(), { WORKERS: '2' })
+    const token = await tokenFor(newUser())
+    // Connections are dealt to the workers in turn: one stream on each.
+    const client = { fetch: (path: string, init?: RequestInit) => fetch(`${server.url}${path}`, init) }
+    const streams = [await openEvents(client, token), await openEvents(client, token)]
+
+    const past = '2020-01-01T00:00:00.000Z' // due before any process ran: delivered at once
+    const created: Task[] = []
+    for (let i = 0; i < 6; i++) created.push((await (await post(server, token, { title: `task ${i}`, remind_at: past })).json()) as Task)
+    for (const stream of streams) {
+      await stream.until((events) => events.filter((e) => e.event === 'reminder').length >= 6 && events.length >= 12, 10_000)
+    }
+    const ids = created.map((t) => t.id)
+    for (const stream of streams) {
+      expect(stream.events.filter((e) => e.event === 'task.created').map((e) => JSON.parse(e.data).id)).toEqual(ids)
+      // Both workers look for due reminders every second; each task's reminder came once.
+      expect(
+        stream.events
+          .filter((e) => e.event === 'reminder')
+          .map((e) => JSON.parse(e.data).id)
+          .sort(),
+      ).toEqual([...ids].sort())
+    }
+    const servedBy = new Set(server.logs.filter((l) => l.operation === 'createMyTask').map((l) => l.pid as number))
+    expect(servedBy.size).toBe(2)
+
+    const stopping = Date.now()
+    server.child.kill('SIGTERM')
+    await Promise.all(streams.map((s) => s.ended))
+    expect(await server.exited).toEqual({ code: 0, signal: null })
+    // Well before the 10 s after which open connections would be cut regardless.
+    expect(Date.now() - stopping).toBeLessThan(8000)
   }, 60_000)
 
   test('when started as production runs it (npm start), then it builds once and serves from plain JavaScript in dist/, with no TypeScript loader', async () => {

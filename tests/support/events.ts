@@ -27,7 +27,7 @@ export interface EventStream {
  * answers only when it is listening.
  */
 export async function openEvents(
-  server: TestServer,
+  server: Pick<TestServer, 'fetch'>,
   token: string,
   { path = '/api/tasks/events', lastEventId }: { path?: string; lastEventId?: string } = {},
 ): Promise<EventStream> {
