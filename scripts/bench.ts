@@ -3,9 +3,10 @@
 // (scripts/bench-baseline.mjs), in one run, on one PostgreSQL, loaded by wrk. Absolute numbers
 // depend on the machine and whatever else runs on it; the ratios are what to compare.
 // `npm run bench -- --scale` measures list pages and search at a million tasks instead (scripts/bench-scale.ts).
+// `npm run bench -- --events` measures live updates between two API processes (scripts/bench-events.ts).
 // `npm run bench -- --profile` runs the API as one process under `node --cpu-prof` and prints where its CPU time went.
-import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process'
-import { chmodSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { execFile, execFileSync } from 'node:child_process'
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { cpus, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
@@ -13,11 +14,17 @@ import { pino } from 'pino'
 import { mintToken } from '../src/auth.js'
 import { startEmbeddedPostgres } from '../src/embedded-postgres.js'
 import { migrate } from '../src/migrate.js'
+import { type Server, startServer, treeOf } from './bench-processes.js'
 
 const args = process.argv.slice(2)
 if (args.includes('--scale')) {
   const { benchScale } = await import('./bench-scale.js')
   await benchScale()
+  process.exit(0)
+}
+if (args.includes('--events')) {
+  const { benchEvents } = await import('./bench-events.js')
+  await benchEvents()
   process.exit(0)
 }
 
@@ -48,14 +55,22 @@ try {
   const start = (JSON.parse(readFileSync('package.json', 'utf8')) as { scripts: { start: string } }).scripts.start
   const api = profile
     ? await startServer(
+        scratch,
         'todo-api',
         'sh',
         ['-c', start.replace('exec node ', `exec node --cpu-prof --cpu-prof-dir=${profiles} `)],
         { ...env, NODE_ENV: 'production', PORT: '18080', WORKERS: '1' },
         18080,
       )
-    : await startServer('todo-api', 'npm', ['start'], { ...env, NODE_ENV: 'production', PORT: '18080' }, 18080)
-  const bare = await startServer('bare node:http', process.execPath, ['scripts/bench-baseline.mjs'], { ...env, PORT: '18081' }, 18081)
+    : await startServer(scratch, 'todo-api', 'npm', ['start'], { ...env, NODE_ENV: 'production', PORT: '18080' }, 18080)
+  const bare = await startServer(
+    scratch,
+    'bare node:http',
+    process.execPath,
+    ['scripts/bench-baseline.mjs'],
+    { ...env, PORT: '18081' },
+    18081,
+  )
   servers.push(api, bare)
 
   console.log(`seeding ${users} users × ${tasksPerUser} tasks through the API…`)
@@ -121,16 +136,6 @@ interface Result {
   cpuMicros: number
 }
 
-interface Server {
-  name: string
-  url: string
-  pid: number
-  peakRss: number
-  peakPss: number
-  peaks: Record<string, { rss: number; pss: number }>
-  stop(): Promise<void>
-}
-
 // wrk, a C load generator, leaves the cores to the servers (a Node load generator would take one of them).
 // As root on Debian or Ubuntu it is installed when missing, as .ci/run installs what the tests need.
 function findWrk(): string {
@@ -149,80 +154,6 @@ function findWrk(): string {
     process.exit(1)
   }
   return wrk
-}
-
-/** Starts a server in its own process group and samples the memory of its whole process tree. */
-async function startServer(name: string, command: string, argv: string[], env: NodeJS.ProcessEnv, port: number): Promise<Server> {
-  const log = openSync(join(scratch, `${port}.log`), 'w')
-  const child: ChildProcess = spawn(command, argv, { env, detached: true, stdio: ['ignore', log, log] })
-  const url = `http://127.0.0.1:${port}`
-  const server: Server = {
-    name,
-    url,
-    pid: child.pid as number,
-    peakRss: 0,
-    peakPss: 0,
-    peaks: {},
-    async stop() {
-      clearInterval(sampler)
-      if (child.exitCode !== null) return
-      const exited = new Promise((resolve) => child.once('exit', resolve))
-      process.kill(-(child.pid as number), 'SIGTERM')
-      await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 10_000))])
-      if (child.exitCode === null) process.kill(-(child.pid as number), 'SIGKILL')
-    },
-  }
-  const sampler = setInterval(() => {
-    const { rss, pss } = treeOf(child.pid as number)
-    server.peakRss = Math.max(server.peakRss, rss)
-    server.peakPss = Math.max(server.peakPss, pss)
-  }, 100)
-  for (const deadline = Date.now() + 60_000; ; ) {
-    if (child.exitCode !== null)
-      throw new Error(`${name} exited (${child.exitCode}):\n${readFileSync(join(scratch, `${port}.log`), 'utf8')}`)
-    const ok = await fetch(`${url}/api/tasks`, { headers: { authorization: 'Bearer x' } }).then(
-      (r) => r.status === 401,
-      () => false,
-    )
-    if (ok) return server
-    if (Date.now() > deadline) throw new Error(`${name} did not start within 60 s`)
-    await new Promise((resolve) => setTimeout(resolve, 100))
-  }
-}
-
-/**
- * Memory and CPU time so far of a process and all its descendants (Linux /proc): resident memory
- * summed over the processes (which counts the pages of the node binary they share once per process),
- * their proportional share (PSS: each shared page divided among its sharers, i.e. the memory they
- * really take together), and CPU seconds (user + system).
- */
-function treeOf(root: number): { rss: number; pss: number; cpu: number } {
-  const children = new Map<number, number[]>()
-  const cpu = new Map<number, number>()
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8')
-      // Fields after "pid (comm) ": state, ppid, …; utime and stime are the 14th and 15th fields.
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-      const ppid = Number(fields[1])
-      children.set(ppid, [...(children.get(ppid) ?? []), Number(entry)])
-      cpu.set(Number(entry), (Number(fields[11]) + Number(fields[12])) / 100)
-    } catch {}
-  }
-  const total = { rss: 0, pss: 0, cpu: 0 }
-  const stack = [root]
-  while (stack.length > 0) {
-    const pid = stack.pop() as number
-    total.cpu += cpu.get(pid) ?? 0
-    try {
-      const rollup = readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8')
-      total.rss += Number(/^Rss:\s+(\d+)/m.exec(rollup)?.[1] ?? 0) * 1024
-      total.pss += Number(/^Pss:\s+(\d+)/m.exec(rollup)?.[1] ?? 0) * 1024
-    } catch {}
-    stack.push(...(children.get(pid) ?? []))
-  }
-  return total
 }
 
 /** Creates the tasks through the API, as users would, and returns each user's token and task ids. */

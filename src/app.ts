@@ -101,7 +101,7 @@ export function createApp({ sql, verify, config, logger, rateLimiter, events }: 
   )
 
   // 6. The handler of the operation the validator matched (both URL spellings share each function).
-  app.use(dispatchOperations(contract, { ...metaHandlers(sql), ...taskHandlers(sql), ...eventHandlers(events) }))
+  app.use(dispatchOperations(contract, { ...metaHandlers(sql), ...taskHandlers(sql, events.changed), ...eventHandlers(events) }))
 
   // 7. Whatever matched nothing, then the one error mapper.
   app.use((req) => {

@@ -79,7 +79,7 @@ async function serve(config: Config, auth: Config['auth'], databaseUrl: string, 
   const rateLimiter = createRateLimiter(sql, config, { logger })
   // LISTEN needs a session: the direct URL when the pool goes through a transaction pooler.
   const events = createEventHub({ sql, listenUrl: config.databaseDirectUrl ?? databaseUrl, logger })
-  const eventWork = startEventWork(sql, logger)
+  const eventWork = startEventWork(sql, logger, events.changed)
   const app = createApp({ sql, verify: createVerifier(auth), config, logger, rateLimiter, events })
   const server = createHttpServer(app, { config, logger })
   try {

@@ -204,6 +204,16 @@ describe('reconnecting', () => {
   })
 })
 
+describe('a lost notification', () => {
+  test('a change no process told of (made outside the API) reaches the stream with the next sweep', async () => {
+    const { user_id, token } = await signIn(a)
+    const stream = await subscribe(b, token)
+    const [row] = await a.sql<{ id: number }[]>`insert into tasks (user_id, title) values (${user_id}, 'from psql') returning id`
+    await stream.until((e) => e.length >= 1)
+    expect(dataOf(stream.events)).toEqual([{ event: 'task.created', data: expect.objectContaining({ id: row?.id, title: 'from psql' }) }])
+  })
+})
+
 describe('shutdown', () => {
   test('closing the hub (SIGTERM) ends its open streams at once', async () => {
     const server = await startServer()

@@ -2,7 +2,7 @@ import type { ServerResponse } from 'node:http'
 import type { Logger } from 'pino'
 import { connect, type Sql } from '../db.js'
 import { Problem } from '../problems.js'
-import { channel, eventsAfter, startOf, type TaskEvent } from './outbox.js'
+import { channel, eventsAfter, latestEvents, notifyUsers, startOf, type TaskEvent } from './outbox.js'
 
 export interface EventHubOptions {
   /** The API's pool: events are read through it. */
@@ -23,6 +23,8 @@ export interface EventHub {
    * headers are out: a change committed after the client has them is on its stream.
    */
   open(res: ServerResponse, user_id: string, lastEventId: number | undefined): Promise<void>
+  /** Says that a change of the user's tasks has committed: every process's streams of the user get its events. */
+  changed(user_id: string): void
   /** Resolves once LISTEN is in place (tests wait for it). */
   readonly listening: Promise<void>
   /** Ends every stream and stops listening (SIGTERM: shutdown does not wait on open streams). */
@@ -99,8 +101,36 @@ export function createEventHub({ sql, listenUrl, logger, heartbeatMs = 15_000, m
     },
   })
 
+  // Users whose changes have committed, told to every process in one notifying transaction as soon
+  // as the previous one is done: under load, one per batch of writes rather than one per write.
+  const changedUsers = new Set<string>()
+  let notifying: Promise<void> | undefined
+  function notify(): void {
+    if (notifying || changedUsers.size === 0) return
+    const users = [...changedUsers]
+    changedUsers.clear()
+    notifying = notifyUsers(sql, users)
+      .catch((error: unknown) => logger.warn({ err: error }, 'could not notify task events; streams get them with the next sweep'))
+      .finally(() => {
+        notifying = undefined
+        notify()
+      })
+  }
+
+  // Each heartbeat also sweeps: events whose notification was lost (a process that crashed right
+  // after a commit, a change made outside the API) reach the streams within one period.
   const heartbeat = setInterval(() => {
     for (const feed of feeds.values()) for (const stream of feed.streams) write(stream, ':\n\n')
+    if (feeds.size === 0) return
+    latestEvents(sql, [...feeds.keys()]).then(
+      (latest) => {
+        for (const [user_id, id] of latest) {
+          const feed = feeds.get(user_id)
+          if (feed && [...feed.streams].some((s) => s.last < id)) void deliver(user_id)
+        }
+      },
+      (error: unknown) => logger.warn({ err: error }, 'could not sweep task events'),
+    )
   }, heartbeatMs).unref()
 
   return {
@@ -139,8 +169,15 @@ export function createEventHub({ sql, listenUrl, logger, heartbeatMs = 15_000, m
       if (stream.last < start.latest) void deliver(user_id)
     },
 
+    changed(user_id) {
+      changedUsers.add(user_id)
+      notify()
+    },
+
     async close() {
       closed = true
+      // What has committed is told to the other processes before the pool closes.
+      while (notifying) await notifying
       clearInterval(heartbeat)
       for (const feed of feeds.values()) for (const stream of feed.streams) stream.res.end()
       feeds.clear()

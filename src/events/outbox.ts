@@ -14,7 +14,7 @@ export interface TaskEvent {
   data: Task | components['schemas']['DeletedTask']
 }
 
-/** The channel the triggers notify on commit, with the user's id as the payload. */
+/** The channel API processes notify on once a change has committed, with the user's id as the payload. */
 export const channel = 'task_events'
 
 /** How long events are kept for clients that reconnect with Last-Event-ID. */
@@ -28,6 +28,27 @@ export async function eventsAfter(sql: Sql, user_id: string, after: number, limi
     order by id limit ${limit}
   `
   return rows.map(({ id, type, task_id, task }) => ({ id, type, data: task ? asTask(task) : { id: task_id } }))
+}
+
+/**
+ * Tells every API process that these users have new events. Its own transaction, committed without
+ * waiting for the disk: PostgreSQL serializes the commits of notifying transactions, which must not
+ * hold up the writes (whose events are already durable in the outbox); a notification lost in a crash
+ * only delays events until the next sweep.
+ */
+export async function notifyUsers(sql: Sql, users: readonly string[]): Promise<void> {
+  await sql`
+    select pg_notify(${channel}, user_id) from unnest(${users as string[]}::text[]) as user_id,
+      set_config('synchronous_commit', 'off', true)
+  `
+}
+
+/** The latest event id of each of these users that has any. */
+export async function latestEvents(sql: Sql, users: readonly string[]): Promise<Map<string, number>> {
+  const rows = await sql<{ user_id: string; latest: number }[]>`
+    select user_id, max(id) as latest from task_events where user_id = any(${users as string[]}::text[]) group by user_id
+  `
+  return new Map(rows.map((r) => [r.user_id, r.latest]))
 }
 
 /**
@@ -64,8 +85,8 @@ export async function pruneEvents(sql: Sql): Promise<number> {
  * process is claiming are skipped, not waited for, so each reminder is delivered by one process once.
  * Setting reminded_at leaves updated_at alone, so the claim itself is no task.updated event.
  */
-export async function claimReminders(sql: Sql, limit: number): Promise<number> {
-  const [row] = await sql<{ count: number }[]>`
+export async function claimReminders(sql: Sql, limit: number): Promise<{ count: number; users: string[] }> {
+  const [row] = await sql<{ count: number; users: string[] }[]>`
     with due as (
       select id from tasks
       where remind_at <= now() and remind_at is not null and not completed and reminded_at is distinct from remind_at
@@ -76,9 +97,9 @@ export async function claimReminders(sql: Sql, limit: number): Promise<number> {
     ), added as (
       insert into task_events (user_id, type, task_id, task)
       select user_id, 'reminder', id, to_jsonb(c) from claimed c order by user_id, id
-      returning 1
+      returning user_id
     )
-    select count(*)::int as count from added
+    select count(*)::int as count, coalesce(array_agg(distinct user_id), '{}') as users from added
   `
-  return row?.count ?? 0
+  return row ?? { count: 0, users: [] }
 }

@@ -17,14 +17,23 @@ const batch = 200
  * claimed by exactly one process, also those that fell due while no process ran) and pruning
  * old events. A database that is away is only logged: the next round tries again.
  */
-export function startEventWork(sql: Sql, logger: Logger, { reminderIntervalMs = 1000, pruneIntervalMs = 60_000 }: EventWorkOptions = {}) {
+export function startEventWork(
+  sql: Sql,
+  logger: Logger,
+  changed: (user_id: string) => void,
+  { reminderIntervalMs = 1000, pruneIntervalMs = 60_000 }: EventWorkOptions = {},
+) {
   let stopped = false
   let running: Promise<void> = Promise.resolve()
   let lastPrune = 0
 
   const round = async () => {
     try {
-      while (!stopped && (await claimReminders(sql, batch)) === batch) {}
+      for (let claimed = batch; !stopped && claimed === batch; ) {
+        const { count, users } = await claimReminders(sql, batch)
+        for (const user_id of users) changed(user_id)
+        claimed = count
+      }
       if (Date.now() - lastPrune >= pruneIntervalMs) {
         lastPrune = Date.now()
         await pruneEvents(sql)

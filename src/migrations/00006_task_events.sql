@@ -1,7 +1,9 @@
 -- Live updates (SPEC "Live updates"): every change to a task is written to an outbox, in the
--- transaction that makes it, by triggers, so no write path can forget one. A NOTIFY on commit names
--- the user; each API process listens on one connection and sends the user's new events to the
--- streams it holds. Events are kept an hour, for clients that reconnect with Last-Event-ID.
+-- transaction that makes it, by triggers, so no write path can forget one. Once it has committed,
+-- the API process that made it sends a NOTIFY naming the user (src/events/hub.ts: not from the
+-- transaction itself, because PostgreSQL serializes the commits of every transaction that notifies);
+-- each API process listens on one connection and sends the user's new events to the streams it
+-- holds. Events are kept an hour, for clients that reconnect with Last-Event-ID.
 create sequence task_events_id_seq as bigint;
 
 create table task_events (
@@ -39,16 +41,6 @@ end $$;
 
 create trigger task_events_order before insert on task_events
   for each row execute function task_events_order();
-
--- One notification per user and transaction (PostgreSQL folds identical ones), delivered on commit.
-create function task_events_notify() returns trigger language plpgsql as $$
-begin
-  perform pg_notify('task_events', user_id) from (select distinct user_id from inserted) as users;
-  return null;
-end $$;
-
-create trigger task_events_notify after insert on task_events
-  referencing new table as inserted for each statement execute function task_events_notify();
 
 -- Every statement that writes tasks adds its events, in id order. An update that leaves
 -- updated_at as it was (a reminder being claimed) changes nothing a client sees: no event.

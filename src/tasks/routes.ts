@@ -49,8 +49,11 @@ type TaskOperations = Pick<
   | 'bulkDeleteMyTasks'
 >
 
-/** One handler per task operation; the path and token spellings share each function. */
-export function taskHandlers(sql: Sql): TaskOperations {
+/**
+ * One handler per task operation; the path and token spellings share each function. `changed` is
+ * told of the user of every write that committed (the live event streams).
+ */
+export function taskHandlers(sql: Sql, changed: (user_id: string) => void): TaskOperations {
   const list: Handler<'listTasks' | 'listMyTasks'> = async (req, res) => {
     // The validator has filled in the contract's defaults for status, sort, order and limit.
     const { cursor, ...query } = req.query as ListOptions & { cursor?: string }
@@ -72,6 +75,7 @@ export function taskHandlers(sql: Sql): TaskOperations {
     const key = req.headers['idempotency-key'] as string | undefined
     if (key === undefined) {
       const task = await createTask(sql, user_id, req.body)
+      changed(user_id)
       res.status(201).location(locationOf(task.id))
       return sendTask(res, task)
     }
@@ -89,6 +93,7 @@ export function taskHandlers(sql: Sql): TaskOperations {
       .location(result.location)
       .setHeader('ETag', etagOf(JSON.parse(result.body) as Task))
     if (result.outcome === 'replayed') res.setHeader('Idempotent-Replayed', 'true')
+    else changed(user_id)
     res.type('application/json').end(result.body)
   }
 
@@ -109,14 +114,14 @@ export function taskHandlers(sql: Sql): TaskOperations {
     const id = Number(req.params.task_id)
     const versions = versionsOf(req, id)
     const task = versions?.length === 0 ? undefined : await updateTask(sql, userOf(req), id, req.body, versions)
-    sendTask(res, task ?? (await failure(sql, userOf(req), id, versions)))
+    sendTask(res, task ? written(task) : await failure(sql, userOf(req), id, versions))
   }
 
   const complete: Handler<'toggleTaskCompletion' | 'toggleMyTaskCompletion'> = async (req, res) => {
     const id = Number(req.params.task_id)
     const versions = versionsOf(req, id)
     const task = versions?.length === 0 ? undefined : await completeTask(sql, userOf(req), id, req.body?.completed, versions)
-    sendTask(res, task ?? (await failure(sql, userOf(req), id, versions)))
+    sendTask(res, task ? written(task) : await failure(sql, userOf(req), id, versions))
   }
 
   const remove: Handler<'deleteTask' | 'deleteMyTask'> = async (req, res) => {
@@ -124,6 +129,7 @@ export function taskHandlers(sql: Sql): TaskOperations {
     const versions = versionsOf(req, id)
     const deleted = versions?.length !== 0 && (await deleteTask(sql, userOf(req), id, versions))
     if (!deleted) await failure(sql, userOf(req), id, versions)
+    changed(userOf(req))
     res.status(204).end()
   }
 
@@ -132,11 +138,21 @@ export function taskHandlers(sql: Sql): TaskOperations {
   }
 
   const completeAll: Handler<'bulkUpdateTasks' | 'bulkUpdateMyTasks'> = async (req, res) => {
-    res.json({ count: await completeTasks(sql, userOf(req), req.query as Filters, req.body.completed) })
+    res.json({ count: counted(userOf(req), await completeTasks(sql, userOf(req), req.query as Filters, req.body.completed)) })
   }
 
   const deleteAll: Handler<'bulkDeleteTasks' | 'bulkDeleteMyTasks'> = async (req, res) => {
-    res.json({ count: await deleteTasks(sql, userOf(req), req.query as Filters) })
+    res.json({ count: counted(userOf(req), await deleteTasks(sql, userOf(req), req.query as Filters)) })
+  }
+
+  // A write that changed something: its user's streams hear of it.
+  function written<T extends { user_id: string }>(task: T): T {
+    changed(task.user_id)
+    return task
+  }
+  function counted(user_id: string, count: number): number {
+    if (count > 0) changed(user_id)
+    return count
   }
 
   return {

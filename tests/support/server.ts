@@ -79,7 +79,7 @@ export async function startServer(options: ServerOptions = {}): Promise<TestServ
     heartbeatMs,
     maxStreamsPerUser,
   })
-  const eventWork = startEventWork(sql, logger, work)
+  const eventWork = startEventWork(sql, logger, events.changed, work)
   const app = createApp({ sql, verify: createVerifier(auth), config, logger, rateLimiter, events })
   const server = createHttpServer(app, { config, logger }).listen(0, '127.0.0.1')
   await new Promise((resolve) => server.once('listening', resolve))
