@@ -9,6 +9,7 @@
 import { randomUUID } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals'
 import { connect, type Sql } from '../src/db.js'
+import { claimReminders, eventsAfter } from '../src/events/outbox.js'
 import { migrate } from '../src/migrate.js'
 import { type ListOptions, listTasks } from '../src/tasks/repository.js'
 import { testDatabaseUrl } from './support/server.js'
@@ -466,5 +467,30 @@ describe('priority and due filters', () => {
     const { statement, page } = await statementOf(heavy, { sort, order, status: 'all', limit: 10, ...f })
     expect(page.tasks.length).toBeGreaterThan(0)
     await expectNoWholeRead(statement, heavyTasks / 2)
+  })
+})
+
+describe('live updates read through indexes too', () => {
+  /** The plan of the one statement `run` sends (EXPLAIN without ANALYZE: a claim is not carried out). */
+  async function planOfStatement(run: () => Promise<unknown>): Promise<PlanNode[]> {
+    recorded.length = 0
+    await run()
+    expect(recorded).toHaveLength(1)
+    const { query, parameters } = recorded[0] as Statement
+    return planOf(await db.unsafe(`explain (format json) ${query}`, parameters as never[]))
+  }
+  const scansOf = (nodes: PlanNode[]) => nodes.filter((n) => /Scan$/.test(n['Node Type']) && n['Node Type'] !== 'CTE Scan')
+
+  test('when every process looks for due reminders each second, then it reads only the pending ones (tasks_reminders_pending)', async () => {
+    const nodes = await planOfStatement(() => claimReminders(db, 200))
+    const onTasks = scansOf(nodes).filter((n) => n['Index Name']?.startsWith('tasks_') || n['Node Type'] === 'Seq Scan')
+    expect(onTasks.map((n) => n['Index Name'])).toContain('tasks_reminders_pending')
+    expect(nodes.some((n) => n['Node Type'] === 'Seq Scan')).toBe(false)
+  })
+
+  test("when a stream reads a user's new events, then it reads them in order from task_events_pkey", async () => {
+    const nodes = await planOfStatement(() => eventsAfter(db, heavy, 0, 500))
+    expect(nodes.some((n) => n['Node Type'] === 'Seq Scan' || n['Node Type'] === 'Sort')).toBe(false)
+    expect(scansOf(nodes).map((n) => n['Index Name'])).toEqual(['task_events_pkey'])
   })
 })
