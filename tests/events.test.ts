@@ -190,6 +190,20 @@ describe('reconnecting', () => {
     expect(latest.events.map((e) => e.event)).toEqual(['task.created'])
   })
 
+  test("an id newer than any of the user's events (a restored database) gets a reload event too", async () => {
+    const { token, api } = await signIn(a)
+    const created = (await api.POST('/api/tasks', { body: { title: 'before the restore' } })).data as Task
+    const stream = await subscribe(a, token, { lastEventId: '9007199254740' })
+    await stream.until((e) => e.length >= 1)
+    const latest = stream.events[0]?.id
+    expect(stream.events[0]).toEqual({ id: latest, event: 'reload', data: '{}' })
+    const after = (await api.POST('/api/tasks', { body: { title: 'after the restore' } })).data as Task
+    await stream.until((e) => e.length >= 2)
+    expect(dataOf(stream.events.slice(1))).toEqual([{ event: 'task.created', data: after }])
+    expect(Number(latest)).toBeGreaterThan(0)
+    expect(created.id).toBeLessThan(after.id)
+  })
+
   test('the listener reconnects by itself when its connection drops, and streams catch up', async () => {
     const { token, api } = await signIn(a)
     const stream = await subscribe(b, token)

@@ -53,7 +53,7 @@ export async function latestEvents(sql: Sql, users: readonly string[]): Promise<
 
 /**
  * Where a stream starts: after the user's latest event, and whether events after `lastEventId`
- * may have been pruned already (the client must then reload what it shows).
+ * may be missing (pruned already, or never known here): the client must then reload what it shows.
  */
 export async function startOf(sql: Sql, user_id: string, lastEventId: number | undefined): Promise<{ latest: number; pruned: boolean }> {
   const [row] = await sql<{ latest: number; pruned_through: number }[]>`
@@ -61,7 +61,9 @@ export async function startOf(sql: Sql, user_id: string, lastEventId: number | u
       coalesce((select max(id) from task_events where user_id = ${user_id}), 0) as latest
   `
   const { latest, pruned_through } = row as { latest: number; pruned_through: number }
-  return { latest: Math.max(latest, pruned_through), pruned: lastEventId !== undefined && lastEventId < pruned_through }
+  const newest = Math.max(latest, pruned_through)
+  // An id newer than any of the user's (a database restored from a backup) is as unusable as a pruned one.
+  return { latest: newest, pruned: lastEventId !== undefined && (lastEventId < pruned_through || lastEventId > newest) }
 }
 
 /** Deletes the events older than their lifetime, remembering for each user the greatest id it deleted. */
