@@ -228,6 +228,32 @@ describe('a lost notification', () => {
   })
 })
 
+describe('timeouts', () => {
+  test('a stream outlives the HTTP request timeout: that bounds receiving a request, not answering it', async () => {
+    const server = await startServer({ timeouts: { request: 600, headers: 300 }, events: { heartbeatMs: 100 } })
+    try {
+      const { token } = await signIn(server)
+      const stream = await openEvents(server, token)
+      let ended = false
+      void stream.ended.then(() => {
+        ended = true
+      })
+      // Three times the request timeout, or until the stream ends (which it must not).
+      const started = Date.now()
+      await new Promise<void>((resolve) => {
+        const poll = setInterval(() => {
+          if (Date.now() - started > 1800 || ended) resolve(clearInterval(poll))
+        }, 50)
+      })
+      expect(ended).toBe(false)
+      expect(stream.comments()).toBeGreaterThanOrEqual(10)
+      stream.close()
+    } finally {
+      await server.close()
+    }
+  })
+})
+
 describe('shutdown', () => {
   test('closing the hub (SIGTERM) ends its open streams at once', async () => {
     const server = await startServer()
