@@ -109,12 +109,18 @@ describe('the SDK outside Node', () => {
     const { user_id, token } = await signIn(server)
     const script = `(async (baseUrl, token) => {
       const api = TodoSdk.createTodoClient({ baseUrl, token: async () => token })
+      let opened
+      const open = new Promise((resolve) => { opened = resolve })
+      const live = (async () => {
+        for await (const event of api.subscribe({ onOpen: opened })) return event
+      })()
+      await open
       const created = await api.POST('/api/tasks', { body: { title: 'from the edge' } })
       await api.POST('/api/tasks', { body: { title: 'second' } })
       const sizes = []
       for await (const page of api.pages('/api/tasks', { params: { query: { limit: 1 } } })) sizes.push(page.length)
       const anonymous = await TodoSdk.createTodoClient({ baseUrl }).GET('/api/tasks')
-      return { status: created.response.status, task: created.data, sizes, problem: anonymous.error }
+      return { status: created.response.status, task: created.data, sizes, problem: anonymous.error, event: await live }
     })`
     const call = runInContext(script, realm) as (url: string, token: string) => Promise<Record<string, unknown>>
     const outcome = await call(server.url, token)
@@ -124,6 +130,7 @@ describe('the SDK outside Node', () => {
       sizes: [1, 1],
       problem: { type: 'urn:todo-api:problem:unauthorized', status: 401 },
     })
+    expect(outcome.event).toEqual({ type: 'task.created', id: expect.any(String), task: outcome.task })
   })
 })
 
@@ -235,6 +242,15 @@ export async function everyTask(user_id: string): Promise<Task[]> {
   return all
 }
 
+export async function follow(signal: AbortSignal): Promise<number[]> {
+  const ids: number[] = []
+  for await (const event of api.subscribe({ signal, onRetry: (delayMs) => console.info(delayMs) })) {
+    if (event.type === 'task.deleted') ids.push(event.task_id)
+    else if (event.type !== 'reload') ids.push(event.task.id)
+  }
+  return ids
+}
+
 export async function wrongCalls(): Promise<void> {
   // @ts-expect-error title is required
   await api.POST('/api/tasks', { body: { description: 'no title' } })
@@ -242,6 +258,10 @@ export async function wrongCalls(): Promise<void> {
   await api.GET('/api/tasks', { params: { query: { status: 'done' } } })
   // @ts-expect-error task_id is a number
   await api.DELETE('/api/tasks/{task_id}', { params: { path: { task_id: '1' } } })
+  for await (const event of api.subscribe()) {
+    // @ts-expect-error a deleted task's event has only its id
+    if (event.type === 'task.deleted') console.info(event.task.title)
+  }
 }
 `,
   )

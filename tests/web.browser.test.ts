@@ -1,6 +1,7 @@
 // The web page at `/` (issue 3) in a real headless Chromium against the real server and PostgreSQL:
 // the token from the fragment, every task action through the page, errors, keyboard, phone width,
-// a second user, and organizing tasks (issue 8). Screenshots go to test-artifacts/screenshots/ (git-ignored).
+// a second user, organizing tasks (issue 8), and live updates between two tabs with reminders
+// (issue 9). Screenshots go to test-artifacts/screenshots/ (git-ignored).
 // The browser runs in Europe/Berlin (UTC+1 in winter), so that local times and UTC differ.
 import { existsSync, mkdirSync } from 'node:fs'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -59,11 +60,15 @@ interface Opened {
   failures: string[]
 }
 
-async function open(fragment = '', viewport = { width: 1024, height: 800 }): Promise<Opened> {
+async function newContext(viewport = { width: 1024, height: 800 }): Promise<BrowserContext> {
   const context = await browser.newContext({ viewport, timezoneId: 'Europe/Berlin', locale: 'en-US' })
   contexts.push(context)
   context.setDefaultTimeout(5000)
-  const page = await context.newPage()
+  return context
+}
+
+async function open(fragment = '', viewport?: { width: number; height: number }, context?: BrowserContext): Promise<Opened> {
+  const page = await (context ?? (await newContext(viewport))).newPage()
   const opened: Opened = { page, requests: [], failures: [] }
   page.on('request', (request) => {
     opened.requests.push({
@@ -163,6 +168,9 @@ async function create(page: Page, title: string, description = '') {
   await page.click('#new-task button[type=submit]')
   await until(async () => (await page.locator('#list .title').count()) > before, true)
 }
+
+/** How far the page scrolls sideways (0: it fits the width). */
+const sideways = (page: Page) => page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth)
 
 const shoot = (page: Page, name: string) => page.screenshot({ path: `${screenshots}${name}.png`, fullPage: true })
 
@@ -377,21 +385,25 @@ describeInBrowser('the web page at / in headless Chromium', () => {
     const { page } = await signedIn({ width: 360, height: 740 })
     await create(page, 'A'.repeat(200), `${'unbroken'.repeat(60)} and some ordinary words after it`)
     await create(page, 'Pick up the dry cleaning before six', 'Ticket is in the blue jacket')
-    const sideways = () => page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth)
-    expect(await sideways()).toBe(0)
+    expect(await sideways(page)).toBe(0)
     await shoot(page, '08-phone')
     await page.getByRole('button', { name: 'Edit “Pick up the dry cleaning before six”' }).click()
-    expect(await sideways()).toBe(0)
+    expect(await sideways(page)).toBe(0)
     await shoot(page, '09-phone-editing')
     await page.getByRole('button', { name: 'Cancel' }).click()
     await page.getByRole('button', { name: /^Delete “A+”$/ }).click()
     await page.getByRole('dialog').waitFor()
-    expect(await sideways()).toBe(0)
+    expect(await sideways(page)).toBe(0)
     await shoot(page, '10-phone-confirm')
   })
 
-  test('when a task changed in another tab, then an edit, a toggle or a delete from the stale tab is refused with "changed elsewhere", and nothing is overwritten', async () => {
+  test('when live updates are down and a task changed in another tab, then an edit, a toggle or a delete from the stale tab is refused with "changed elsewhere", and nothing is overwritten', async () => {
     const { page, user_id, token } = await signedIn()
+    // The stream cannot connect (a proxy that drops it, say): the page says so and keeps retrying.
+    await page.route('**/api/tasks/events', (route) => route.abort())
+    await page.reload()
+    await until(() => page.locator('#connection').isVisible(), true)
+    expect(await page.locator('#connection').textContent()).toBe('Live updates paused: reconnecting…')
     await create(page, 'Plan the offsite')
     await create(page, 'Book the venue')
     const api = server.client(token)
@@ -739,25 +751,171 @@ describeInBrowser('the web page at / in headless Chromium', () => {
         tags: ['finance', 'deadline', 'averyveryverylongtagwithoutanybreaksatalltoday'],
         due_date: '2020-04-30T16:00:00Z',
         recurrence: 'monthly',
-        remind_at: '2020-04-30T08:00:00Z',
+        // Ahead: a reminder already due would come as a notice over the list (tested below).
+        remind_at: '2030-04-30T08:00:00Z',
       },
       { title: 'Plan the trip', priority: 'high', tags: ['travel'], due_date: '2030-07-01T10:00:00Z' },
     ])
-    const sideways = () => page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth)
     await until(left(page), '3 items left · 1 overdue')
-    expect(await sideways()).toBe(0)
+    expect(await sideways(page)).toBe(0)
     await shoot(page, '17-phone-organized')
     await page.locator('#filters .priorities').scrollIntoViewIfNeeded()
     await page.screenshot({ path: `${screenshots}17-phone-filters.png` }) // the viewport only: readable at full size
     await page.getByRole('checkbox', { name: 'Urgent', exact: true }).check()
     await page.getByRole('button', { name: 'Show tasks tagged averyveryverylongtagwithoutanybreaksatalltoday' }).click()
     await until(titles(page), ['Submit the quarterly tax declaration'])
-    expect(await sideways()).toBe(0)
+    expect(await sideways(page)).toBe(0)
     await page.getByRole('button', { name: 'Edit “Submit the quarterly tax declaration”' }).click()
-    expect(await sideways()).toBe(0)
+    expect(await sideways(page)).toBe(0)
     await shoot(page, '18-phone-editing-organized')
     await page.getByRole('button', { name: 'Cancel' }).click()
     await page.emulateMedia({ colorScheme: 'dark' })
     await shoot(page, '19-phone-dark')
+  })
+})
+
+/** A new tab of `context` signed in with `token`, once its event stream is open. */
+async function liveTab(context: BrowserContext, token: string): Promise<Opened> {
+  const streaming = context.waitForEvent('response', (response) => new URL(response.url()).pathname === '/api/tasks/events')
+  const opened = await open(`#token=${token}`, undefined, context)
+  await opened.page.locator('#workspace').waitFor()
+  expect((await streaming).status()).toBe(200)
+  return opened
+}
+
+const phone = { width: 360, height: 740 }
+describeInBrowser('live updates in headless Chromium (issue 9)', () => {
+  // What one tab changes shows in the other "within a second".
+  const soon = 1000
+
+  test('when the same user has the page open in two tabs, then what one creates, edits, completes and deletes shows in the other within a second, without reloading it', async () => {
+    const user_id = newUser()
+    const token = await tokenFor(user_id)
+    const context = await newContext()
+    const one = await liveTab(context, token)
+    const two = await liveTab(context, token)
+    // Gone if the tab reloads.
+    await two.page.evaluate(() => Object.assign(window, { notReloaded: true }))
+
+    await create(one.page, 'Buy milk', 'Oat')
+    await until(titles(two.page), ['Buy milk'], soon)
+    await until(left(two.page), '1 item left', soon)
+
+    // An edit open in tab 2 stays open, with what was typed, while other changes arrive.
+    await two.page.getByRole('button', { name: 'Edit “Buy milk”' }).click()
+    const editing = two.page.getByRole('form', { name: 'Edit “Buy milk”' })
+    await editing.getByLabel('Description').fill('Oat, 2 litres')
+    await create(one.page, 'Call Alice')
+    await until(titles(two.page), ['Call Alice'], soon)
+    expect(await editing.getByLabel('Description').inputValue()).toBe('Oat, 2 litres')
+    await editing.getByRole('button', { name: 'Cancel' }).click()
+
+    // Renamed in tab 1; then completed there while tab 2 shows only pending tasks.
+    await one.page.getByRole('button', { name: 'Edit “Buy milk”' }).click()
+    const renaming = one.page.getByRole('form', { name: 'Edit “Buy milk”' })
+    await renaming.getByLabel('Title').fill('Buy oat milk')
+    await renaming.getByRole('button', { name: 'Save' }).click()
+    await until(titles(two.page), ['Call Alice', 'Buy oat milk'], soon)
+    await two.page.selectOption('#status', 'pending')
+    await until(titles(two.page), ['Call Alice', 'Buy oat milk'])
+    await one.page.getByRole('checkbox', { name: 'Buy oat milk' }).check()
+    await until(titles(two.page), ['Call Alice'], soon)
+    await until(left(two.page), '1 item left', soon)
+    await two.page.selectOption('#status', 'all')
+    await until(() => two.page.getByRole('checkbox', { name: 'Buy oat milk' }).isChecked(), true)
+    await shoot(two.page, '20-live-second-tab')
+
+    // Tab 2 changes that task next: the events brought its new ETag, so this is no 412.
+    await two.page.getByRole('checkbox', { name: 'Buy oat milk' }).uncheck()
+    await until(notice(two.page), 'Reopened “Buy oat milk”.')
+    await until(() => one.page.getByRole('checkbox', { name: 'Buy oat milk' }).isChecked(), false, soon)
+
+    // Deleted in tab 2: gone from tab 1, whose count follows.
+    await two.page.getByRole('button', { name: 'Delete “Call Alice”' }).click()
+    await two.page.getByRole('dialog').getByRole('button', { name: 'Delete' }).click()
+    await until(titles(one.page), ['Buy oat milk'], soon)
+    await until(left(one.page), '1 item left', soon)
+
+    await two.page.setViewportSize(phone)
+    await create(one.page, 'Pick up the dry cleaning before six')
+    await until(titles(two.page), ['Pick up the dry cleaning before six', 'Buy oat milk'], soon)
+    expect(await sideways(two.page)).toBe(0)
+    await shoot(two.page, '21-live-second-tab-phone')
+
+    expect(await two.page.evaluate(() => (window as { notReloaded?: boolean }).notReloaded)).toBe(true)
+    expect(await rows(user_id)()).toEqual([
+      { title: 'Buy oat milk', description: 'Oat', completed: false },
+      { title: 'Pick up the dry cleaning before six', description: null, completed: false },
+    ])
+    expect([...one.failures, ...two.failures]).toEqual([])
+  }, 30_000)
+
+  test('when a reminder comes and notifications are not allowed, then the page shows it in a status notice until dismissed, at desktop and phone widths', async () => {
+    const token = await tokenFor(newUser())
+    const { page, failures } = await liveTab(await newContext(), token)
+    // Nothing was asked on load: the person may enable notifications with this button.
+    await page.getByRole('button', { name: 'Enable reminders' }).waitFor()
+
+    await server.client(token).POST('/api/tasks', {
+      body: { title: 'Water the plants', due_date: '2030-01-15T08:30:00Z', remind_at: '2020-01-01T00:00:00Z' },
+    })
+    const reminder = page.locator('#reminders .reminder')
+    await until(
+      () =>
+        reminder
+          .locator('p')
+          .allTextContents()
+          .then((all) => all.map((t) => t.replace(/\s/g, ' '))),
+      ['Reminder: Water the plants', 'Due Jan 15, 2030, 9:30 AM'],
+    )
+    expect(await page.locator('#reminders').getAttribute('role')).toBe('status')
+    await until(titles(page), ['Water the plants'])
+    // The viewport only: the notice stays at its bottom, wherever the page is scrolled.
+    await page.locator('#list').scrollIntoViewIfNeeded()
+    await page.screenshot({ path: `${screenshots}22-reminder.png` })
+    await page.setViewportSize(phone)
+    expect(await sideways(page)).toBe(0)
+    await page.locator('#list').scrollIntoViewIfNeeded()
+    await page.screenshot({ path: `${screenshots}23-reminder-phone.png` })
+
+    await page.getByRole('button', { name: 'Dismiss the reminder “Water the plants”' }).click()
+    expect(await reminder.count()).toBe(0)
+    expect(await page.evaluate(() => document.activeElement?.id)).toBe('new-title')
+    expect(failures).toEqual([])
+  })
+
+  test('when reminders are enabled with a click and notifications allowed, then a reminder comes as a browser notification, not in the page', async () => {
+    const context = await newContext()
+    // Records what the page asks of the Notification API.
+    await context.addInitScript(() => {
+      const seen = { asked: 0, shown: [] as unknown[] }
+      Object.assign(window, { seen })
+      const Real = window.Notification
+      const ask = Real.requestPermission.bind(Real)
+      Real.requestPermission = () => {
+        seen.asked++
+        return ask()
+      }
+      window.Notification = new Proxy(Real, {
+        construct(target, args) {
+          seen.shown.push(args)
+          return Reflect.construct(target, args)
+        },
+      })
+    })
+    const token = await tokenFor(newUser())
+    const { page, failures } = await liveTab(context, token)
+    const seen = () => page.evaluate(() => (window as unknown as { seen: { asked: number; shown: unknown[] } }).seen)
+    expect(await seen()).toEqual({ asked: 0, shown: [] })
+
+    await context.grantPermissions(['notifications'], { origin: server.url })
+    await page.getByRole('button', { name: 'Enable reminders' }).click()
+    await until(notice(page), 'Reminders will show as notifications.')
+    expect(await page.getByRole('button', { name: 'Enable reminders' }).isVisible()).toBe(false)
+
+    const { data: task } = await server.client(token).POST('/api/tasks', { body: { title: 'Stretch', remind_at: '2020-01-01T00:00:00Z' } })
+    await until(seen, { asked: 1, shown: [['Reminder: Stretch', { body: '', tag: `task-${task?.id}` }]] })
+    expect(await page.locator('#reminders .reminder').count()).toBe(0)
+    expect(failures).toEqual([])
   })
 })

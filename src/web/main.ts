@@ -1,7 +1,19 @@
 // The page served at `/`: plain DOM code over the generated SDK, bundled by esbuild (src/web/assets.ts).
-import { createTodoClient, etagOf, type ListQuery, nextLink, type operations, type Problem, type Task } from '../sdk/client.js'
+import {
+  createTodoClient,
+  etagOf,
+  type ListQuery,
+  nextLink,
+  type operations,
+  type Problem,
+  type Task,
+  type TaskEvent,
+  TodoApiError,
+} from '../sdk/client.js'
 
 const pageSize = 20
+// The contract's largest `limit`: a live refresh reads at most this many of the tasks shown.
+const maxLimit = 500
 const tokenKey = 'todo-api.token'
 
 // A create whose answer is lost is sent again under the same Idempotency-Key, never stored twice.
@@ -40,6 +52,9 @@ const left = byId<HTMLParagraphElement>('left')
 const completeAll = byId<HTMLButtonElement>('complete-all')
 const clearCompleted = byId<HTMLButtonElement>('clear-completed')
 const tagFilter = byId<HTMLDivElement>('tag-filter')
+const connection = byId<HTMLParagraphElement>('connection')
+const reminders = byId<HTMLDivElement>('reminders')
+const enableReminders = byId<HTMLButtonElement>('enable-reminders')
 const dateFormat = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'short' })
 
 function h<K extends keyof HTMLElementTagNameMap>(
@@ -82,8 +97,10 @@ function userOf(token: string): string | undefined {
 function showSignIn(message?: string): void {
   sessionStorage.removeItem(tokenKey)
   state.generation++
+  stopLive()
+  reminders.replaceChildren()
   workspace.hidden = true
-  who.hidden = signOut.hidden = true
+  who.hidden = signOut.hidden = enableReminders.hidden = true
   signin.hidden = false
   notify(message ?? '', message ? 'error' : 'info')
   byId<HTMLTextAreaElement>('token').focus()
@@ -95,7 +112,11 @@ async function showWorkspace(): Promise<void> {
   who.title = user ?? ''
   signin.hidden = true
   workspace.hidden = who.hidden = signOut.hidden = false
-  if (await reload()) byId<HTMLInputElement>('new-title').focus()
+  offerNotifications()
+  const loaded = await reload()
+  // Unless the token was refused meanwhile (the token form is back).
+  if (!workspace.hidden) startLive()
+  if (loaded) byId<HTMLInputElement>('new-title').focus()
 }
 
 // talking to the API: every call goes through the SDK; failures become messages
@@ -202,18 +223,52 @@ function localInput(iso: string | null): string {
 }
 
 /** Shows the first page for the current filters; false when it failed. */
-async function reload(): Promise<boolean> {
+function reload(): Promise<boolean> {
+  return show(pageSize, (tasks) => list.replaceChildren(...tasks.map(taskItem)))
+}
+
+/** The current view read again after changes elsewhere, as many tasks as it shows, updated in place (showTasks). */
+function refresh(): Promise<boolean> {
+  return show(Math.min(maxLimit, Math.max(pageSize, list.children.length)), showTasks)
+}
+
+async function show(limit: number, render: (tasks: Task[]) => void): Promise<boolean> {
   const generation = ++state.generation
   void refreshCounts()
   list.setAttribute('aria-busy', 'true')
-  const result = await call(api.GET('/api/tasks', { params: { query: currentQuery() } }))
+  const result = await call(api.GET('/api/tasks', { params: { query: { ...currentQuery(), limit } } }))
   if (generation !== state.generation) return false
   list.setAttribute('aria-busy', 'false')
   if (!result) return false
-  list.replaceChildren(...result.data.map(taskItem))
+  render(result.data)
   state.next = nextLink(result.response.headers.get('link'))
   updateSummary()
   return true
+}
+
+/**
+ * Shows `tasks` in their order, keeping each item that shows the same version of its task (or is
+ * being edited) as it is: focus, an edit in progress and the reading position survive a change made
+ * elsewhere. An item shown anew gets the task's new ETag, so the next change from here is not a 412.
+ */
+function showTasks(tasks: Task[]): void {
+  const items = new Map(Array.from(list.children, (item) => [item.getAttribute('data-id'), item]))
+  const focused = document.activeElement?.id
+  const wanted = tasks.map((task) => {
+    const item = items.get(String(task.id))
+    const before = item && shownTasks.get(item)
+    return item && (item.querySelector('form.edit') || (before && etagOf(before) === etagOf(task))) ? item : taskItem(task)
+  })
+  const kept = new Set(wanted)
+  for (const item of items.values()) if (!kept.has(item)) item.remove()
+  // Only what moved is moved (a moved element loses focus).
+  let cursor = list.firstElementChild
+  for (const item of wanted) {
+    if (item === cursor) cursor = cursor.nextElementSibling
+    else list.insertBefore(item, cursor)
+  }
+  // An item shown anew has the same ids as the one it replaces: focus goes back to the same control.
+  if (focused && document.activeElement === document.body) document.getElementById(focused)?.focus()
 }
 
 /** "N items left": the pending tasks in the filters' scope, whatever the status shown. */
@@ -238,7 +293,8 @@ async function loadMore(): Promise<void> {
   const params = new URL(state.next, location.href).searchParams
   const query = Object.fromEntries([...new Set(params.keys())].map((key) => [key, repeated(params.getAll(key))])) as ListQuery
   more.disabled = true
-  const result = await call(api.GET('/api/tasks', { params: { query } }))
+  // A page's worth, also after a live refresh read more at once.
+  const result = await call(api.GET('/api/tasks', { params: { query: { ...query, limit: pageSize } } }))
   more.disabled = false
   if (generation !== state.generation || !result) return
   const items = result.data.map(taskItem)
@@ -261,6 +317,9 @@ function updateSummary(): void {
       : `${shown} task${shown === 1 ? '' : 's'} shown${state.next ? ', more below' : ''}.`
   more.hidden = !state.next
 }
+
+/** The task each item of the list shows, as this page last saw it (its ETag goes in If-Match). */
+const shownTasks = new WeakMap<Element, Task>()
 
 function taskItem(task: Task): HTMLLIElement {
   const id = `task-${task.id}`
@@ -291,6 +350,7 @@ function taskItem(task: Task): HTMLLIElement {
     ),
     h('div', { class: 'actions' }, edit, remove),
   )
+  shownTasks.set(item, task)
   return item
 }
 
@@ -504,6 +564,120 @@ async function deleteTask(task: Task, item: HTMLLIElement): Promise<void> {
   ;(neighbour ?? byId<HTMLInputElement>('new-title')).focus()
 }
 
+// live updates: the SDK's event stream while signed in; the list catches up with changes made elsewhere
+
+let live: AbortController | undefined
+const unapplied: TaskEvent[] = []
+let catchingUp: ReturnType<typeof setTimeout> | undefined
+let listTurn: Promise<unknown> = Promise.resolve()
+
+/** "Load more" and live catch-ups take turns: each starts from the list the other left. */
+function serially(work: () => Promise<unknown>): void {
+  // A turn that failed (reported as unhandled already) does not hold up the next.
+  listTurn = listTurn.catch(() => {}).then(work)
+}
+
+function startLive(): void {
+  stopLive()
+  const controller = new AbortController()
+  live = controller
+  let first = true
+  void (async () => {
+    try {
+      for await (const event of api.subscribe({
+        signal: controller.signal,
+        onOpen: () => {
+          connection.hidden = true
+          // A change between reading the list and the stream opening has no event here.
+          if (first) changed({ type: 'reload', id: '' })
+          first = false
+        },
+        onRetry: () => {
+          connection.hidden = false
+        },
+      })) {
+        if (event.type === 'reminder') remind(event.task)
+        else changed(event)
+      }
+    } catch (error) {
+      connection.hidden = true
+      // 401: back to the token form with the reason.
+      if (error instanceof TodoApiError) showProblem(error.problem)
+      else notify('Live updates stopped; reload the page to see changes made elsewhere.', 'error')
+    }
+  })()
+}
+
+function stopLive(): void {
+  live?.abort()
+  live = undefined
+  clearTimeout(catchingUp)
+  unapplied.length = 0
+  connection.hidden = true
+}
+
+/** A change to the user's tasks: the list catches up shortly after (once for a burst of changes). */
+function changed(event: TaskEvent): void {
+  unapplied.push(event)
+  clearTimeout(catchingUp)
+  catchingUp = setTimeout(() => serially(catchUp), 100)
+}
+
+// This page's own changes come back as events too: the list shows them already, so nothing is read again.
+async function catchUp(): Promise<void> {
+  const events = unapplied.splice(0)
+  if (events.some((event) => !shows(event))) await refresh()
+  // A task deleted elsewhere that this page did not show may still have been counted.
+  else if (events.some((event) => event.type === 'task.deleted')) await refreshCounts()
+}
+
+/** Whether the list already shows the outcome of `event`. */
+function shows(event: TaskEvent): boolean {
+  if (event.type === 'reload') return false
+  const item = list.querySelector(`li[data-id="${event.type === 'task.deleted' ? event.task_id : event.task.id}"]`)
+  if (event.type === 'task.deleted') return item === null
+  const task = item ? shownTasks.get(item) : undefined
+  return task !== undefined && etagOf(task) === etagOf(event.task)
+}
+
+// reminders: a notification when the person allowed them, else a notice in the page until dismissed
+
+function offerNotifications(): void {
+  enableReminders.hidden = !('Notification' in window) || Notification.permission !== 'default'
+}
+
+function remind(task: Task): void {
+  const due = task.due_date ? `Due ${dateFormat.format(new Date(task.due_date))}` : ''
+  if ('Notification' in window && Notification.permission === 'granted') {
+    try {
+      const shown = new Notification(`Reminder: ${task.title}`, { body: due, tag: `task-${task.id}` })
+      shown.addEventListener('click', () => window.focus())
+      return
+    } catch {
+      // Chrome on Android shows notifications only through a service worker: the page says it instead.
+    }
+  }
+  const dismiss = h(
+    'button',
+    { type: 'button', class: 'quiet' },
+    'Dismiss',
+    h('span', { class: 'visually-hidden' }, ` the reminder “${task.title}”`),
+  )
+  const card = h(
+    'div',
+    { class: 'reminder', 'data-id': String(task.id) },
+    h('div', {}, h('p', {}, h('strong', {}, 'Reminder: '), task.title), ...(due ? [h('p', { class: 'hint' }, due)] : [])),
+    dismiss,
+  )
+  dismiss.addEventListener('click', () => {
+    const next = card.nextElementSibling ?? card.previousElementSibling
+    card.remove()
+    ;(next?.querySelector('button') ?? byId<HTMLInputElement>('new-title')).focus()
+  })
+  reminders.querySelector(`[data-id="${task.id}"]`)?.remove()
+  reminders.append(card)
+}
+
 // the tag filter: a chip on a task adds its tag; each active tag is a chip that removes it
 
 const tagged = () => `tasks tagged ${state.tags.map((t) => `“${t}”`).join(' and ')}`
@@ -605,7 +779,13 @@ filters.addEventListener('submit', (event) => {
   clearTimeout(typing)
   void reload()
 })
-more.addEventListener('click', loadMore)
+more.addEventListener('click', () => serially(loadMore))
+enableReminders.addEventListener('click', async () => {
+  const permission = await Notification.requestPermission()
+  offerNotifications()
+  notify(permission === 'granted' ? 'Reminders will show as notifications.' : 'Reminders will show in this page.')
+  byId<HTMLInputElement>('new-title').focus()
+})
 
 byId('new-details').replaceWith(organizeFields('new'))
 byId('priority-filter').append(
