@@ -145,6 +145,86 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/mcp": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Model Context Protocol server for AI agents
+         * @description The Model Context Protocol (Streamable HTTP, stateless): each POST carries one JSON-RPC
+         *     message and gets its answer as JSON, never as a stream (there are no sessions: `GET` and
+         *     `DELETE` are 405). Send `Accept: application/json, text/event-stream` (406 otherwise) and
+         *     the bearer token of the rest of the API.
+         *
+         *     `tools/list` lists one tool per operation that names one with `x-mcp-tool`: its parameters
+         *     and JSON body as one `inputSchema`, its success answer as `outputSchema`. A `tools/call` is
+         *     checked by the same rules as that operation over HTTP and runs the same code, for the same
+         *     user: invalid arguments, a task that does not exist (or is another user's) and the like come
+         *     back as a tool result with `isError: true` that names each argument and its problem; a
+         *     failure of the database is the 500 or 503 of the POST itself.
+         */
+        post: operations["serveMcp"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/.well-known/oauth-protected-resource": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The API as an OAuth protected resource
+         * @description RFC 9728 metadata: this API's identifier (its origin), the authorization server whose tokens
+         *     it accepts (the configured Better Auth issuer, `JWT_ISSUER`; absent when none is configured),
+         *     and how to send a token.
+         */
+        get: operations["getProtectedResourceMetadata"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        /**
+         * The API as an OAuth protected resource (headers only)
+         * @description The same answer as `GET` (status and headers) without the body (RFC 9110).
+         */
+        head: operations["getProtectedResourceMetadataHead"];
+        patch?: never;
+        trace?: never;
+    };
+    "/.well-known/oauth-protected-resource/mcp": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The MCP server as an OAuth protected resource
+         * @description The same RFC 9728 metadata for `/mcp`, whose 401 answers point here.
+         */
+        get: operations["getMcpProtectedResourceMetadata"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        /**
+         * The MCP server as an OAuth protected resource (headers only)
+         * @description The same answer as `GET` (status and headers) without the body (RFC 9110).
+         */
+        head: operations["getMcpProtectedResourceMetadataHead"];
+        patch?: never;
+        trace?: never;
+    };
     "/api/{user_id}/tasks": {
         parameters: {
             query?: never;
@@ -656,13 +736,73 @@ export interface components {
             /** @constant */
             status: "ok";
         };
+        /**
+         * @description One JSON-RPC 2.0 message of the Model Context Protocol: a request (`initialize`, `tools/list`,
+         *     `tools/call`, `ping`…), a notification (`notifications/initialized`…) or a response. One POST
+         *     carries one message: batches (arrays) are not accepted.
+         */
+        JsonRpcMessage: components["schemas"]["JsonRpcToolCall"] | components["schemas"]["JsonRpcRequest"] | components["schemas"]["JsonRpcNotification"] | components["schemas"]["JsonRpcResult"] | components["schemas"]["JsonRpcError"];
+        /** @description A `tools/call` request; its arguments are one object, checked by the tool. */
+        JsonRpcToolCall: {
+            jsonrpc: components["schemas"]["JsonRpcVersion"];
+            id: components["schemas"]["JsonRpcId"];
+            /** @constant */
+            method: "tools/call";
+            params: {
+                name: string;
+                arguments?: Record<string, never>;
+            };
+        };
+        /** @description Any other request. */
+        JsonRpcRequest: {
+            jsonrpc: components["schemas"]["JsonRpcVersion"];
+            id: components["schemas"]["JsonRpcId"];
+            method: string;
+            params?: Record<string, never>;
+        };
+        JsonRpcNotification: {
+            jsonrpc: components["schemas"]["JsonRpcVersion"];
+            method: string;
+            params?: Record<string, never>;
+        };
+        JsonRpcResult: {
+            jsonrpc: components["schemas"]["JsonRpcVersion"];
+            id: components["schemas"]["JsonRpcId"];
+            /** @description For `tools/call`, the tool's `content`, its `structuredContent` and `isError`. */
+            result: Record<string, never>;
+        };
+        JsonRpcError: {
+            jsonrpc: components["schemas"]["JsonRpcVersion"];
+            id?: components["schemas"]["JsonRpcId"];
+            error: {
+                code: number;
+                message: string;
+                /** @description Anything the sender adds. */
+                data?: unknown;
+            };
+        };
+        /** @constant */
+        JsonRpcVersion: "2.0";
+        JsonRpcId: string | number;
+        /** @description OAuth 2.0 protected resource metadata (RFC 9728). */
+        ProtectedResourceMetadata: {
+            /**
+             * Format: uri
+             * @description The resource's identifier, the API's origin as the client reached it (with `/mcp` for the MCP server).
+             */
+            resource: string;
+            /** @description The issuer of the tokens the API accepts (`JWT_ISSUER`, the Better Auth server's URL); absent when none is configured. */
+            authorization_servers?: string[];
+            bearer_methods_supported: "header"[];
+            resource_name: string;
+        };
         /** @description An RFC 9457 problem. */
         Problem: {
             /**
              * @description Stable identifier of the kind of problem; switch on this.
              * @enum {string}
              */
-            type: "urn:todo-api:problem:bad-request" | "urn:todo-api:problem:malformed-json" | "urn:todo-api:problem:unauthorized" | "urn:todo-api:problem:forbidden" | "urn:todo-api:problem:not-found" | "urn:todo-api:problem:method-not-allowed" | "urn:todo-api:problem:request-timeout" | "urn:todo-api:problem:idempotency-key-reused" | "urn:todo-api:problem:idempotency-key-in-use" | "urn:todo-api:problem:precondition-failed" | "urn:todo-api:problem:payload-too-large" | "urn:todo-api:problem:unsupported-media-type" | "urn:todo-api:problem:validation" | "urn:todo-api:problem:rate-limited" | "urn:todo-api:problem:headers-too-large" | "urn:todo-api:problem:internal" | "urn:todo-api:problem:unavailable";
+            type: "urn:todo-api:problem:bad-request" | "urn:todo-api:problem:malformed-json" | "urn:todo-api:problem:unauthorized" | "urn:todo-api:problem:forbidden" | "urn:todo-api:problem:not-found" | "urn:todo-api:problem:method-not-allowed" | "urn:todo-api:problem:not-acceptable" | "urn:todo-api:problem:request-timeout" | "urn:todo-api:problem:idempotency-key-reused" | "urn:todo-api:problem:idempotency-key-in-use" | "urn:todo-api:problem:precondition-failed" | "urn:todo-api:problem:payload-too-large" | "urn:todo-api:problem:unsupported-media-type" | "urn:todo-api:problem:validation" | "urn:todo-api:problem:rate-limited" | "urn:todo-api:problem:headers-too-large" | "urn:todo-api:problem:internal" | "urn:todo-api:problem:unavailable";
             /** @description Short summary of the kind of problem. */
             title: string;
             status: number;
@@ -847,6 +987,68 @@ export interface components {
                  *     }
                  */
                 "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description As any other 401; the challenge also names where to find out how to get a token (RFC 9728). */
+        McpUnauthorized: {
+            headers: {
+                /**
+                 * @description The RFC 6750 challenge, with `resource_metadata`, the URL of `/.well-known/oauth-protected-resource/mcp`.
+                 * @example Bearer realm="todo-api", resource_metadata="https://todo.example.com/.well-known/oauth-protected-resource/mcp"
+                 */
+                "WWW-Authenticate": string;
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "type": "urn:todo-api:problem:unauthorized",
+                 *       "title": "Unauthorized",
+                 *       "status": 401,
+                 *       "detail": "The Authorization header must be \"Bearer <token>\".",
+                 *       "request_id": "5b0f7a1e-54a5-4f55-9a57-3e0c1c4c8f21"
+                 *     }
+                 */
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description The request does not accept both `application/json` and `text/event-stream`, as the MCP transport requires. */
+        NotAcceptable: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "type": "urn:todo-api:problem:not-acceptable",
+                 *       "title": "Not Acceptable",
+                 *       "status": 406,
+                 *       "detail": "Not Acceptable: Client must accept both application/json and text/event-stream",
+                 *       "request_id": "5b0f7a1e-54a5-4f55-9a57-3e0c1c4c8f21"
+                 *     }
+                 */
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description The metadata. */
+        ProtectedResourceMetadata: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "resource": "https://todo.example.com/mcp",
+                 *       "authorization_servers": [
+                 *         "https://auth.example.com"
+                 *       ],
+                 *       "bearer_methods_supported": [
+                 *         "header"
+                 *       ],
+                 *       "resource_name": "Todo API (MCP)"
+                 *     }
+                 */
+                "application/json": components["schemas"]["ProtectedResourceMetadata"];
             };
         };
         /** @description The path's `user_id` is not the token's user. */
@@ -1155,6 +1357,24 @@ export interface components {
         IdempotencyKey: string;
     };
     requestBodies: {
+        McpMessage: {
+            content: {
+                /**
+                 * @example {
+                 *       "jsonrpc": "2.0",
+                 *       "id": 1,
+                 *       "method": "tools/call",
+                 *       "params": {
+                 *         "name": "count_tasks",
+                 *         "arguments": {
+                 *           "status": "pending"
+                 *         }
+                 *       }
+                 *     }
+                 */
+                "application/json": components["schemas"]["JsonRpcMessage"];
+            };
+        };
         BulkCompletion: {
             content: {
                 /**
@@ -1529,6 +1749,138 @@ export interface operations {
                     "application/yaml": string;
                 };
             };
+            422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["TooManyRequests"];
+        };
+    };
+    serveMcp: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: components["requestBodies"]["McpMessage"];
+        responses: {
+            /** @description The answer to the JSON-RPC request (a result, or a JSON-RPC error such as an unknown tool). */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "jsonrpc": "2.0",
+                     *       "id": 1,
+                     *       "result": {
+                     *         "content": [
+                     *           {
+                     *             "type": "text",
+                     *             "text": "{\"all\":12,\"pending\":3,\"completed\":9,\"overdue\":1}"
+                     *           }
+                     *         ],
+                     *         "structuredContent": {
+                     *           "all": 12,
+                     *           "pending": 3,
+                     *           "completed": 9,
+                     *           "overdue": 1
+                     *         }
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["JsonRpcResult"] | components["schemas"]["JsonRpcError"];
+                };
+            };
+            /** @description A notification or a response was received; nothing to answer. */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /**
+             * @description The body is not parseable JSON, or the MCP transport refuses the message (an unsupported
+             *     `MCP-Protocol-Version`, say).
+             */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "urn:todo-api:problem:bad-request",
+                     *       "title": "Bad Request",
+                     *       "status": 400,
+                     *       "detail": "Bad Request: Unsupported protocol version: 1999-01-01 (supported versions: 2025-11-25, 2025-06-18, 2025-03-26, 2024-11-05, 2024-10-07)",
+                     *       "request_id": "5b0f7a1e-54a5-4f55-9a57-3e0c1c4c8f21"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            401: components["responses"]["McpUnauthorized"];
+            406: components["responses"]["NotAcceptable"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    getProtectedResourceMetadata: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: components["responses"]["ProtectedResourceMetadata"];
+            422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["TooManyRequests"];
+        };
+    };
+    getProtectedResourceMetadataHead: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: components["responses"]["ProtectedResourceMetadata"];
+            422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["TooManyRequests"];
+        };
+    };
+    getMcpProtectedResourceMetadata: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: components["responses"]["ProtectedResourceMetadata"];
+            422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["TooManyRequests"];
+        };
+    };
+    getMcpProtectedResourceMetadataHead: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: components["responses"]["ProtectedResourceMetadata"];
             422: components["responses"]["ValidationFailed"];
             429: components["responses"]["TooManyRequests"];
         };

@@ -10,11 +10,13 @@ import typeis from 'type-is'
 import { bearerAuth, type Verify } from './auth.js'
 import { type ClientErrorDeps, clientErrorHandler } from './client-errors.js'
 import type { Config } from './config.js'
-import { contract, type HttpMethod, operationsOf } from './contract.js'
+import { contract, operationsOf } from './contract.js'
 import type { Sql } from './db.js'
 import type { EventHub } from './events/hub.js'
 import { eventHandlers } from './events/routes.js'
+import { inputRulesOf, misreadValues } from './input-checks.js'
 import { requestLogger } from './logger.js'
+import { mcpHandlers } from './mcp/routes.js'
 import { metaHandlers } from './meta.js'
 import { dispatchOperations, matchedOperation } from './operations.js'
 import { type FieldError, invalid, Problem, problemHandler } from './problems.js'
@@ -25,7 +27,7 @@ import { webAssets } from './web/assets.js'
 export interface AppDeps {
   sql: Sql
   verify: Verify
-  config: Pick<Config, 'corsOrigins' | 'validateResponses' | 'trustProxy'>
+  config: Pick<Config, 'corsOrigins' | 'validateResponses' | 'trustProxy' | 'auth'>
   logger: Logger
   /** Per user and per client address; none: no limits. */
   rateLimiter?: RateLimiter
@@ -100,8 +102,10 @@ export function createApp({ sql, verify, config, logger, rateLimiter, events }: 
     refuseMisreadInput,
   )
 
-  // 6. The handler of the operation the validator matched (both URL spellings share each function).
-  app.use(dispatchOperations(contract, { ...metaHandlers(sql), ...taskHandlers(sql, events.changed), ...eventHandlers(events) }))
+  // 6. The handler of the operation the validator matched (both URL spellings share each function);
+  // the MCP server's tools call the same handlers.
+  const handlers = { ...metaHandlers(sql), ...taskHandlers(sql, events.changed), ...eventHandlers(events) }
+  app.use(dispatchOperations(contract, { ...handlers, ...mcpHandlers(handlers, { issuer: config.auth.issuer }) }))
 
   // 7. Whatever matched nothing, then the one error mapper.
   app.use((req) => {
@@ -169,9 +173,9 @@ function checkUtf8(req: object, _res: unknown, body: Buffer): void {
   if (!isUtf8(body)) notUtf8.add(req)
 }
 
-// Integer parameters of each operation, by operationId: their text must be a plain decimal numeral.
-const integerParameters = new Map(
-  operationsOf(contract).map(({ path, method, operation }) => [operation.operationId, integerParametersOf(path, method)]),
+// What each operation's input needs beyond its JSON Schemas, by operationId.
+const inputRules = new Map(
+  operationsOf(contract).map(({ path, method, operation }) => [operation.operationId, inputRulesOf(contract, path, method)]),
 )
 
 /**
@@ -180,98 +184,36 @@ const integerParameters = new Map(
  * - ajv coerces numerals with Number(): `1e3`, `0x10`, `01`, `+1`, ` 1` pass as integers, and
  *   `1e999` as Infinity, which skips every numeric check (ajv-validator/ajv#2212): an integer
  *   parameter must be written as a plain decimal numeral, and be finite;
- * - strings with lone UTF-16 surrogates (`"\ud800"` in JSON) or bytes that are not UTF-8 would be
- *   stored as U+FFFD: each such body field is named;
- * - a body the JSON parser never read (see normalizeHeaders) where the operation takes one;
- * - a date-time that RFC 3339 allows but that cannot be stored and returned as given (storableInstant).
+ * - a body the JSON parser never read (see normalizeHeaders) where the operation takes one, or whose
+ *   bytes are not all UTF-8;
+ * - what a tool call's arguments are checked for as well (misreadValues).
  */
 const refuseMisreadInput: RequestHandler = (req, _res, next) => {
   const matched = matchedOperation(req)
-  const parameters = integerParameters.get(matched?.schema?.operationId as string)
-  if (unreadBodies.has(req) && parameters?.takesBody)
-    throw new Problem('unsupported-media-type', 'The request body must be application/json.')
+  const operationId = matched?.schema?.operationId as string
+  const rules = inputRules.get(operationId)
+  if (unreadBodies.has(req) && rules?.takesBody) throw new Problem('unsupported-media-type', 'The request body must be application/json.')
   const errors: FieldError[] = []
-  if (parameters?.path.length || parameters?.query.length) {
-    const query = parameters.query.length ? new URLSearchParams(req.originalUrl.split('?')[1] ?? '') : undefined
+  if (rules?.integers.path.length || rules?.integers.query.length) {
+    const { path, query } = rules.integers
+    const search = query.length ? new URLSearchParams(req.originalUrl.split('?')[1] ?? '') : undefined
     const check = (location: FieldError['location'], name: string, raw: string | null | undefined) => {
       if (raw === null || raw === undefined) return
       if (!/^-?(0|[1-9][0-9]*)$/.test(raw)) errors.push({ location, path: name, message: 'must be a plain decimal integer' })
       else if (!Number.isSafeInteger(Number(raw))) errors.push({ location, path: name, message: 'must be a finite number' })
     }
-    for (const name of parameters.path) check('path', name, matched?.rawPathParams?.[name])
-    for (const name of parameters.query) check('query', name, query?.get(name))
+    for (const name of path) check('path', name, matched?.rawPathParams?.[name])
+    for (const name of query) check('query', name, search?.get(name))
   }
-  for (const name of ['due_before', 'due_after'] as const) {
-    if (typeof req.query[name] === 'string' && !storableInstant(req.query[name])) {
-      errors.push({ location: 'query', path: name, message: instantMessage })
-    }
+  const invalidUtf8 = notUtf8.has(req)
+  // A JSON-RPC body (POST /mcp) is an envelope: the arguments of a tool call in it are checked as the
+  // input of the tool's own operation (src/mcp/call.ts), so that the tool answers with a tool error.
+  if (rules && operationId !== 'serveMcp') {
+    errors.push(...misreadValues(rules, { query: req.query as Record<string, unknown>, body: req.body, invalidUtf8 }))
   }
-  if (req.body !== undefined && typeof req.body === 'object') {
-    for (const name of ['due_date', 'remind_at']) {
-      const value = (req.body as Record<string, unknown>)[name]
-      if (typeof value === 'string' && !storableInstant(value)) errors.push({ location: 'body', path: `/${name}`, message: instantMessage })
-    }
-    const invalidUtf8 = notUtf8.has(req)
-    findMisreadStrings(req.body, '', invalidUtf8, errors)
-    if (invalidUtf8 && !errors.some((e) => e.location === 'body')) {
-      errors.push({ location: 'body', path: '', message: 'must be UTF-8' })
-    }
-  }
+  if (invalidUtf8 && !errors.some((e) => e.location === 'body')) errors.push({ location: 'body', path: '', message: 'must be UTF-8' })
   if (errors.length === 0) return next()
   throw invalid(errors)
-}
-
-// RFC 3339 allows a leap second (:60) and years 0000 and 9999 with any offset; PostgreSQL and
-// JavaScript do not agree on those, and the API answers in UTC: an instant is from year 1 to 9999 in UTC.
-const instantMessage = 'must be a date-time from year 0001 to 9999 in UTC, without a leap second'
-function storableInstant(text: string): boolean {
-  const ms = Date.parse(text)
-  if (Number.isNaN(ms)) return false
-  const year = new Date(ms).getUTCFullYear()
-  return year >= 1 && year <= 9999
-}
-
-function findMisreadStrings(value: unknown, path: string, invalidUtf8: boolean, errors: FieldError[]): void {
-  if (typeof value === 'string') {
-    if (!(value as string & { isWellFormed(): boolean }).isWellFormed()) {
-      errors.push({ location: 'body', path, message: 'must not contain unpaired UTF-16 surrogates' })
-    } else if (invalidUtf8 && value.includes('\ufffd')) {
-      errors.push({ location: 'body', path, message: 'must be UTF-8 (the body has bytes that are not)' })
-    }
-  } else if (typeof value === 'object' && value !== null) {
-    for (const [key, child] of Object.entries(value)) {
-      findMisreadStrings(child, `${path}/${key.replace(/~/g, '~0').replace(/\//g, '~1')}`, invalidUtf8, errors)
-    }
-  }
-}
-
-/** The names of an operation's integer path and query parameters, and whether it takes a body. */
-function integerParametersOf(path: string, method: HttpMethod) {
-  const item = contract.paths[path] as { parameters?: unknown[] } & Record<string, { parameters?: unknown[]; requestBody?: unknown }>
-  const all = [...(item.parameters ?? []), ...(item[method]?.parameters ?? [])].map((p) => resolveRef(p) as Parameter)
-  const integers = all.filter((p) => (resolveRef(p.schema) as { type?: string } | undefined)?.type === 'integer')
-  return {
-    path: integers.filter((p) => p.in === 'path').map((p) => p.name),
-    query: integers.filter((p) => p.in === 'query').map((p) => p.name),
-    takesBody: item[method]?.requestBody !== undefined,
-  }
-}
-
-interface Parameter {
-  name: string
-  in: string
-  schema?: unknown
-}
-
-function resolveRef(node: unknown): unknown {
-  const ref = (node as { $ref?: string } | undefined)?.$ref
-  if (!ref) return node
-  return resolveRef(
-    ref
-      .slice(2)
-      .split('/')
-      .reduce<unknown>((at, key) => (at as Record<string, unknown>)[key], contract),
-  )
 }
 
 // Express's res.json goes through res.send (charset negotiation, ETag and freshness checks the API

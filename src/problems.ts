@@ -2,6 +2,7 @@ import type { ErrorRequestHandler, Request } from 'express'
 import type { Logger } from 'pino'
 import type { components } from '../generated/api.js'
 import { contract } from './contract.js'
+import { matchedOperation } from './operations.js'
 
 export type ProblemBody = components['schemas']['Problem']
 export type FieldError = components['schemas']['ValidationError']
@@ -15,6 +16,7 @@ const kinds: Record<Code, { status: number; title: string }> = {
   forbidden: { status: 403, title: 'Forbidden' },
   'not-found': { status: 404, title: 'Not Found' },
   'method-not-allowed': { status: 405, title: 'Method Not Allowed' },
+  'not-acceptable': { status: 406, title: 'Not Acceptable' },
   'request-timeout': { status: 408, title: 'Request Timeout' },
   'idempotency-key-reused': { status: 409, title: 'Conflict' },
   'idempotency-key-in-use': { status: 409, title: 'Conflict' },
@@ -82,8 +84,13 @@ function fieldError(error: { path?: string; message?: string }): FieldError {
     location,
     // A parameter is named as declared, also when one of its array items failed (`priority.0`).
     path: location === 'body' ? rest.map((s) => `/${s}`).join('') : (rest[0] ?? ''),
-    message: patternMessages.get(error.message ?? '') ?? error.message ?? 'is invalid',
+    message: wordingOf(error.message),
   }
+}
+
+/** An ajv message as the API words it: a pattern by what it means (`x-pattern-message`). */
+export function wordingOf(message: string | undefined): string {
+  return patternMessages.get(message ?? '') ?? message ?? 'is invalid'
 }
 
 interface HttpLikeError {
@@ -172,7 +179,10 @@ export function unauthorized(req: Request, detail: string): Problem {
   const challenge = /^Bearer(\s|$)/i.test(req.headers.authorization ?? '')
     ? `Bearer realm="todo-api", error="invalid_token", error_description="${description}"`
     : 'Bearer realm="todo-api"'
-  return new Problem('unauthorized', detail, { headers: { 'WWW-Authenticate': challenge } })
+  // An operation may name its RFC 9728 metadata (x-resource-metadata), where a client finds out how to get a token.
+  const metadata = (matchedOperation(req)?.schema as { 'x-resource-metadata'?: string } | undefined)?.['x-resource-metadata']
+  const pointer = metadata === undefined ? '' : `, resource_metadata="${req.protocol}://${req.host}${metadata}"`
+  return new Problem('unauthorized', detail, { headers: { 'WWW-Authenticate': challenge + pointer } })
 }
 
 /** The one error middleware: logs, then answers problem+json. No stack or SQL reaches the client. */

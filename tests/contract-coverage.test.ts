@@ -54,7 +54,8 @@ function send(
   const required = entry.operation.operationId.startsWith('bulkDelete') ? 'status=all' : ''
   const query = [init.query?.replace(/^\?/, ''), required].filter(Boolean).join('&')
   const body = init.body === null ? undefined : (init.body ?? request.body)
-  const headers: Record<string, string> = { ...init.headers }
+  // What an MCP client accepts (POST /mcp answers 406 to less); the other operations do not read Accept.
+  const headers: Record<string, string> = { Accept: 'application/json, text/event-stream', ...init.headers }
   if (init.token) headers.Authorization = `Bearer ${init.token}`
   if (body !== undefined) headers['Content-Type'] = init.type ?? 'application/json'
   return s.fetch(`${request.url}${query ? `?${query}` : ''}`, { method: request.method, headers, body })
@@ -82,7 +83,10 @@ describe('401: no token', () => {
     const { user_id, task_id } = await setUp(server)
     const response = await send(server, entry, { user_id, task_id })
     expect(response.status).toBe(401)
-    expect(response.headers.get('www-authenticate')).toBe('Bearer realm="todo-api"')
+    // An operation that names its RFC 9728 metadata (POST /mcp) points to it.
+    const metadata = (entry.operation as { 'x-resource-metadata'?: string })['x-resource-metadata']
+    const pointer = metadata ? `, resource_metadata="${server.url}${metadata}"` : ''
+    expect(response.headers.get('www-authenticate')).toBe(`Bearer realm="todo-api"${pointer}`)
   })
 })
 
@@ -244,7 +248,7 @@ describe('503: PostgreSQL cannot be reached', () => {
 })
 
 test('every secured operation is secured by bearerAuth and every public one declares security: []', () => {
-  expect(secured.length).toBe(30) // 14 single-task and list operations, 2 counts, 4 bulk, 2 event streams, and the HEAD twins of the 8 GETs
+  expect(secured.length).toBe(31) // 14 single-task and list operations, 2 counts, 4 bulk, 2 event streams, the MCP server, and the HEAD twins of the 8 GETs
   expect(operations.filter((o) => o.operation.security !== undefined).every((o) => (o.operation.security as unknown[]).length === 0)).toBe(
     true,
   )

@@ -70,7 +70,7 @@ export async function startServer(options: ServerOptions = {}): Promise<TestServ
   const rateLimit = { perUser: undefined, perIp: undefined, exempt: ['loopback'], ...limits }
   const trustProxy = options.trustProxy ?? false
   const rateLimiter = createRateLimiter(sql, { rateLimit, trustProxy }, { logger, flushMs })
-  const config = { corsOrigins: ['http://localhost:3000'], validateResponses: true, timeouts, trustProxy }
+  const config = { corsOrigins: ['http://localhost:3000'], validateResponses: true, timeouts, trustProxy, auth }
   const { listenUrl, heartbeatMs, maxStreamsPerUser, ...work } = options.events ?? {}
   const events = createEventHub({
     sql,
