@@ -38,7 +38,12 @@ beforeAll(async () => {
   server = await startServer({ databaseUrl: bouncer.url, prepare: false, events: { listenUrl: testDatabaseUrl() } })
   brokenBouncer = await startPgBouncer({ target: testDatabaseUrl(), poolSize })
   // Without DATABASE_STATEMENT_TIMEOUT: PgBouncer would refuse that startup parameter before any statement could break.
-  broken = await startServer({ databaseUrl: brokenBouncer.url, prepare: true, statementTimeout: 0 })
+  broken = await startServer({
+    databaseUrl: brokenBouncer.url,
+    prepare: true,
+    statementTimeout: 0,
+    events: { listenUrl: testDatabaseUrl() },
+  })
 })
 afterAll(async () => {
   await Promise.all([server?.close(), broken?.close()])

@@ -176,8 +176,10 @@ export function createEventHub({ sql, listenUrl, logger, heartbeatMs = 15_000, m
 
     async close() {
       closed = true
-      // What has committed is told to the other processes before the pool closes.
-      while (notifying) await notifying
+      // What has committed is told to the other processes before the pool closes (a database that
+      // does not answer holds shutdown up for a second at most).
+      const deadline = Date.now() + 1000
+      while (notifying && Date.now() < deadline) await Promise.race([notifying, new Promise((resolve) => setTimeout(resolve, 100))])
       clearInterval(heartbeat)
       for (const feed of feeds.values()) for (const stream of feed.streams) stream.res.end()
       feeds.clear()
