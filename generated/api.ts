@@ -330,7 +330,8 @@ export interface paths {
          *       the tasks again, then go on with this stream.
          *
          *     A client that reconnects with `Last-Event-ID` gets every event after it, in order, none twice;
-         *     without it, the stream starts with the next change. A comment line (`:`) comes at least every
+         *     without it, the stream starts with the next change. The stream begins with an `id` line (no
+         *     event), so a client that loses it before any event still resumes where it began. A comment line (`:`) comes at least every
          *     15 seconds. The stream opens only once it is listening: a change committed after the client
          *     has the headers is on it. `EventSource` cannot send an `Authorization` header: use the SDK's
          *     `subscribe()` (fetch streaming), or any client that can.
@@ -513,7 +514,8 @@ export interface paths {
          *       the tasks again, then go on with this stream.
          *
          *     A client that reconnects with `Last-Event-ID` gets every event after it, in order, none twice;
-         *     without it, the stream starts with the next change. A comment line (`:`) comes at least every
+         *     without it, the stream starts with the next change. The stream begins with an `id` line (no
+         *     event), so a client that loses it before any event still resumes where it began. A comment line (`:`) comes at least every
          *     15 seconds. The stream opens only once it is listening: a change committed after the client
          *     has the headers is on it. `EventSource` cannot send an `Authorization` header: use the SDK's
          *     `subscribe()` (fetch streaming), or any client that can.

@@ -151,14 +151,13 @@ export function createEventHub({ sql, listenUrl, logger, heartbeatMs = 15_000, m
         'X-Accel-Buffering': 'no',
       })
       if (res.req.method === 'HEAD' || res.destroyed) return void res.end()
-      // EventSource (and the SDK) reconnect after this long when a stream breaks.
-      res.write('retry: 1000\n\n')
-      const stream: Stream = { res, last: lastEventId ?? start.latest }
-      if (start.pruned) {
-        // Some of what the client missed is gone: it reloads, then goes on from the latest event.
-        stream.last = start.latest
-        res.write(`id: ${start.latest}\nevent: reload\ndata: {}\n\n`)
-      }
+      // Some of what the client missed may be gone: it reloads, then goes on from the latest event.
+      const stream: Stream = { res, last: start.pruned ? start.latest : (lastEventId ?? start.latest) }
+      // EventSource (and the SDK) reconnect after `retry` ms when a stream breaks, from the last id
+      // they have: this one from the start (an id without data sets it and dispatches nothing), so
+      // that even a stream that breaks before its first event resumes without losing any.
+      res.write(`retry: 1000\nid: ${stream.last}\n\n`)
+      if (start.pruned) res.write(`id: ${stream.last}\nevent: reload\ndata: {}\n\n`)
       const feed = feeds.get(user_id) ?? { streams: new Set<Stream>(), reading: false, again: false }
       feeds.set(user_id, feed)
       feed.streams.add(stream)

@@ -48,10 +48,11 @@ export function startEventWork(
   running = round()
 
   return {
+    /** Stops the rounds; one under way is waited for a second at most (a database that does not answer). */
     async stop(): Promise<void> {
       stopped = true
       clearInterval(timer)
-      await running
+      await Promise.race([running, new Promise((resolve) => setTimeout(resolve, 1000).unref())])
     },
   }
 }
