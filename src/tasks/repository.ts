@@ -47,38 +47,62 @@ const columns = [
 
 type Row = Task & { sort_value: string | number }
 
+// A fragment is a Query, a Promise subclass, which V8 creates slowly (microseconds each): a list used
+// to make fourteen per request. The fragments that hold no input are made once per pool and reused;
+// postgres.js only reads a fragment's text and values when it writes a statement, it never runs one.
+const fixedFragments = new WeakMap<Sql, Map<string, postgres.Fragment>>()
+function fixed(sql: Sql, key: string, make: () => postgres.Fragment): postgres.Fragment {
+  let fragments = fixedFragments.get(sql)
+  if (fragments === undefined) {
+    fragments = new Map()
+    fixedFragments.set(sql, fragments)
+  }
+  let fragment = fragments.get(key)
+  if (fragment === undefined) {
+    fragment = make()
+    fragments.set(key, fragment)
+  }
+  return fragment
+}
+const nothing = (sql: Sql) => fixed(sql, '', () => sql``)
+
 // Each sort key is the expression its indexes hold (migrations 00001 and 00005). Tasks without a due
 // date come last in both orders: their key is the greatest value ascending, the least descending.
 function sortKey(sql: Sql, sort: ListOptions['sort'], order: ListOptions['order']) {
-  switch (sort) {
-    case 'title':
-      return sql`lower(title)`
-    case 'due_date':
-      return order === 'asc' ? sql`coalesce(due_date, 'infinity')` : sql`coalesce(due_date, '-infinity')`
-    case 'priority':
-      return sql`priority_rank`
-    default:
-      return sql(sort)
-  }
+  return fixed(sql, `key ${sort} ${order}`, () => {
+    switch (sort) {
+      case 'title':
+        return sql`lower(title)`
+      case 'due_date':
+        return order === 'asc' ? sql`coalesce(due_date, 'infinity')` : sql`coalesce(due_date, '-infinity')`
+      case 'priority':
+        return sql`priority_rank`
+      default:
+        return sql`${sql(sort)}`
+    }
+  })
 }
 
 /** The conditions of the list's filters beyond the user, each served by an index or checked on the rows an index found. */
 export function filtersOf(sql: Sql, user_id: string, f: Filters, dueOrder: ListOptions['order'] = 'asc') {
-  const status = f.status === undefined || f.status === 'all' ? sql`` : sql`and completed = ${f.status === 'completed'}`
+  const status =
+    f.status === undefined || f.status === 'all'
+      ? nothing(sql)
+      : fixed(sql, `status ${f.status}`, () => sql`and completed = ${f.status === 'completed'}`)
   // On the columns the indexes hold: the urgency, and the due date as each due-date sort key has it
   // (a task without one is never before nor after anything).
-  const priority = f.priority?.length ? sql`and priority_rank = any(${f.priority.map((p) => urgency[p])}::int2[])` : sql``
-  const tags = f.tag?.length ? sql`and tag_keys @> ${tagKeys(user_id, f.tag)}::text[]` : sql``
+  const priority = f.priority?.length ? sql`and priority_rank = any(${f.priority.map((p) => urgency[p])}::int2[])` : nothing(sql)
+  const tags = f.tag?.length ? sql`and tag_keys @> ${tagKeys(user_id, f.tag)}::text[]` : nothing(sql)
+  if (f.due_before === undefined && f.due_after === undefined) {
+    return f.priority?.length || f.tag?.length ? sql`${status} ${priority} ${tags}` : status
+  }
   // The due window is a range of the key the list is sorted by (sort=due_date), whose infinity stands
   // for "no due date" and is left out of the range; due dates themselves are finite (years 1–9999).
   const due = sortKey(sql, 'due_date', dueOrder)
   const none = dueOrder === 'asc' ? sql`'infinity'` : sql`'-infinity'`
-  const window =
-    f.due_before === undefined && f.due_after === undefined
-      ? sql``
-      : sql`and ${due} <> ${none}::timestamptz
-        ${f.due_before === undefined ? sql`` : sql`and ${due} < ${f.due_before}::timestamptz`}
-        ${f.due_after === undefined ? sql`` : sql`and ${due} >= ${f.due_after}::timestamptz`}`
+  const window = sql`and ${due} <> ${none}::timestamptz
+        ${f.due_before === undefined ? nothing(sql) : sql`and ${due} < ${f.due_before}::timestamptz`}
+        ${f.due_after === undefined ? nothing(sql) : sql`and ${due} >= ${f.due_after}::timestamptz`}`
   return sql`${status} ${priority} ${tags} ${window}`
 }
 
@@ -90,22 +114,23 @@ export const tagKeys = (user_id: string, tags: readonly string[]) => tags.map((t
 
 export async function listTasks(sql: Sql, user_id: string, o: ListOptions): Promise<{ tasks: Task[]; next?: Position }> {
   const key = sortKey(sql, o.sort, o.order)
-  const direction = o.order === 'asc' ? sql`asc` : sql`desc`
-  const cast = o.sort === 'due_date' ? sql`::timestamptz` : sql``
+  const direction = fixed(sql, o.order, () => (o.order === 'asc' ? sql`asc` : sql`desc`))
+  const cast = o.sort === 'due_date' ? sql`::timestamptz` : nothing(sql)
   const after = !o.after
-    ? sql``
+    ? nothing(sql)
     : o.order === 'asc'
       ? sql`and (${key}, id) > (${o.after.value}${cast}, ${o.after.id})`
       : sql`and (${key}, id) < (${o.after.value}${cast}, ${o.after.id})`
   const page: Page = {
-    select: sql`select ${sql(columns)}, ${key} as sort_value from tasks`,
+    select: fixed(sql, `select ${o.sort} ${o.order}`, () => sql`select ${sql(columns)}, ${key} as sort_value from tasks`),
     list: sql`user_id = ${user_id} ${filtersOf(sql, user_id, o, o.sort === 'due_date' ? o.order : 'asc')} ${after}`,
     // With a status, `completed` is one value: ordering by it too changes nothing but tells the
     // planner that the status index (user_id, completed, key, id) gives the order as it is.
-    order:
+    order: fixed(sql, `order ${o.sort} ${o.order} ${o.status === 'all'}`, () =>
       o.status === 'all'
         ? sql`order by ${key} ${direction}, id ${direction}`
         : sql`order by completed ${direction}, ${key} ${direction}, id ${direction}`,
+    ),
     direction,
     limit: o.limit + 1,
   }
