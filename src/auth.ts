@@ -23,7 +23,8 @@ export const secretAlgorithms = ['HS256', 'HS384', 'HS512']
 export const jwksAlgorithms = ['EdDSA', 'Ed25519', 'ES256', 'RS256', 'PS256']
 const clockTolerance = 5
 
-export type Verify = (token: string) => Promise<string>
+/** Resolves to the user id; a token verified before is answered at once, without a promise. */
+export type Verify = (token: string) => string | Promise<string>
 
 /** Builds the one token verifier; it resolves to the user id or throws a Problem (401, or 503 when the JWKS is unreachable). */
 export function createVerifier(auth: Config['auth']): Verify {
@@ -93,15 +94,15 @@ const jwksCacheSeconds = 30
 
 function cached(verify: (token: string) => Promise<{ user: string; expires: number }>, maxSeconds: number): Verify {
   const verified = new Map<string, { user: string; until: number }>()
-  return async (token) => {
-    const now = Date.now() / 1000
+  return (token) => {
     const hit = verified.get(token)
-    if (hit && hit.until > now) return hit.user
-    const { user, expires } = await verify(token)
-    verified.delete(token)
-    if (verified.size >= cacheSize) verified.delete(verified.keys().next().value as string)
-    verified.set(token, { user, until: Math.min(expires, Date.now() / 1000 + maxSeconds) })
-    return user
+    if (hit && hit.until > Date.now() / 1000) return hit.user
+    return verify(token).then(({ user, expires }) => {
+      verified.delete(token)
+      if (verified.size >= cacheSize) verified.delete(verified.keys().next().value as string)
+      verified.set(token, { user, until: Math.min(expires, Date.now() / 1000 + maxSeconds) })
+      return user
+    })
   }
 }
 
@@ -135,25 +136,40 @@ function describe(error: unknown): Problem {
   return new Problem('unauthorized', 'The token is malformed.')
 }
 
-/** The contract's `bearerAuth` scheme: verifies the token and, on path-style routes, that the path names the same user. */
+/**
+ * The contract's `bearerAuth` scheme: verifies the token and, on path-style routes, that the path names
+ * the same user. Synchronous for a token verified before (the validator then goes on without waiting).
+ */
 export function bearerAuth(verify: Verify) {
-  return async (req: Request): Promise<boolean> => {
+  return (req: Request): true | Promise<true> => {
     try {
       const match = /^Bearer +([A-Za-z0-9._~+/-]+=*) *$/i.exec(req.headers.authorization ?? '')
       if (!match?.[1]) throw new Problem('unauthorized', 'The Authorization header must be "Bearer <token>".')
-      const user_id = await verify(match[1])
-      const pathUser = matchedOperation(req)?.pathParams?.user_id
-      if (pathUser !== undefined && pathUser !== user_id) {
-        throw new Problem('forbidden', 'The user in the path is not the authenticated user.')
-      }
-      req.user_id = user_id
-      return true
+      const user_id = verify(match[1])
+      if (typeof user_id === 'string') return authenticated(req, user_id)
+      return user_id.then(
+        (user) => authenticated(req, user),
+        (error: unknown) => refused(req, error),
+      )
     } catch (error) {
-      const problem = error instanceof Problem ? error : new Problem('internal', 'Authentication failed unexpectedly.')
-      req.authProblem = problem.code === 'unauthorized' ? unauthorized(req, problem.detail) : problem
-      throw problem
+      return refused(req, error)
     }
   }
+}
+
+function authenticated(req: Request, user_id: string): true {
+  const pathUser = matchedOperation(req)?.pathParams?.user_id
+  if (pathUser !== undefined && pathUser !== user_id) {
+    refused(req, new Problem('forbidden', 'The user in the path is not the authenticated user.'))
+  }
+  req.user_id = user_id
+  return true
+}
+
+function refused(req: Request, error: unknown): never {
+  const problem = error instanceof Problem ? error : new Problem('internal', 'Authentication failed unexpectedly.')
+  req.authProblem = problem.code === 'unauthorized' ? unauthorized(req, problem.detail) : problem
+  throw problem
 }
 
 /** The signed-in user of a secured operation. */

@@ -21,7 +21,7 @@ export interface RateLimiter {
    * Wraps the contract's bearer security handler: once it has set req.user_id, counts the user; 429
    * over the limit. The handler itself when that limit is off.
    */
-  byUser(authenticate: (req: Request) => Promise<boolean>): (req: Request) => Promise<boolean>
+  byUser(authenticate: (req: Request) => boolean | Promise<boolean>): (req: Request) => boolean | Promise<boolean>
   /** Resolves when a flush that began after the call has ended (for tests: the counts are then in PostgreSQL). */
   flushed(): Promise<void>
   /** Stops the timer and writes what is still counted only here. */
@@ -145,10 +145,9 @@ export function createRateLimiter(
       next()
     })
 
-  function byUser(authenticate: (req: Request) => Promise<boolean>): (req: Request) => Promise<boolean> {
+  function byUser(authenticate: (req: Request) => boolean | Promise<boolean>): (req: Request) => boolean | Promise<boolean> {
     if (!userPolicy) return authenticate
-    return async (req) => {
-      await authenticate(req)
+    const counted = (req: Request): true => {
       const user_id = req.user_id as string
       try {
         count(counter(users, user_id, 'user', userPolicy), req.res)
@@ -158,6 +157,11 @@ export function createRateLimiter(
         throw error
       }
       return true
+    }
+    // Synchronous when authenticate is (a token verified before).
+    return (req) => {
+      const authenticated = authenticate(req)
+      return authenticated instanceof Promise ? authenticated.then(() => counted(req)) : counted(req)
     }
   }
 
