@@ -217,11 +217,12 @@ const refuseMisreadInput: RequestHandler = (req, _res, next) => {
 }
 
 // Express's res.json goes through res.send (charset negotiation, ETag and freshness checks the API
-// does not use); a JSON body needs only its type, its length and the bytes.
+// does not use); a JSON body needs only its type, its length and the bytes. Node measures the body
+// given to end() and sends its Content-Length itself, except in answer to HEAD, which sends no body.
 function sendJson(this: Response, body: unknown): Response {
   const text = JSON.stringify(body) ?? ''
   if (!this.hasHeader('Content-Type')) this.setHeader('Content-Type', 'application/json; charset=utf-8')
-  this.setHeader('Content-Length', Buffer.byteLength(text))
+  if (this.req.method === 'HEAD') this.setHeader('Content-Length', Buffer.byteLength(text))
   this.end(text)
   return this
 }
