@@ -1,3 +1,7 @@
+import { Server } from '@modelcontextprotocol/sdk/server/index.js'
+import { WebStandardStreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js'
+import { CallToolRequestSchema, ErrorCode, ListToolsRequestSchema, McpError } from '@modelcontextprotocol/sdk/types.js'
+import { AjvJsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/ajv'
 import type { Request } from 'express'
 import { contract } from '../contract.js'
 import type { Handler, Handlers } from '../operations.js'
@@ -23,16 +27,10 @@ export function mcpHandlers(
   const byName = new Map(tools.map((entry) => [entry.tool.definition.name, entry]))
   const definitions = tools.map(({ tool }) => tool.definition)
   const { title, version } = contract.info as { title: string; version: string }
+  // Each POST has its own server: they share one compiled-schema cache (it serves elicitation, unused here).
+  const jsonSchemaValidator = new AjvJsonSchemaValidator()
+
   const serveMcp: Handler<'serveMcp'> = async (req, res) => {
-    const {
-      Server,
-      WebStandardStreamableHTTPServerTransport,
-      CallToolRequestSchema,
-      ErrorCode,
-      ListToolsRequestSchema,
-      McpError,
-      jsonSchemaValidator,
-    } = await mcpSdk()
     // Stateless: a server and a transport for this POST alone (a transport answers one request). The
     // transport's JSON answer is awaited here, so they are closed once it is written, not on 'close'.
     const server = new Server({ name: 'todo-api', version }, { capabilities: { tools: {} }, jsonSchemaValidator })
@@ -102,33 +100,4 @@ function refusalOf(status: number, { error }: TransportError): Error {
   if (status === 400) return new Problem('bad-request', error.message)
   if (status === 406) return new Problem('not-acceptable', error.message)
   return new Error(`the MCP transport answered ${status}: ${error.message}`)
-}
-
-/**
- * The MCP SDK, loaded by the first POST /mcp rather than at start-up: with zod it takes about 24 MiB
- * of memory in every API process, which a process that never serves an agent does without. Each
- * POST has its own server; they share one compiled-schema cache (it serves elicitation, unused here).
- */
-let sdk: ReturnType<typeof loadMcpSdk> | undefined
-const mcpSdk = () => {
-  sdk ??= loadMcpSdk()
-  return sdk
-}
-async function loadMcpSdk() {
-  const [{ Server }, { WebStandardStreamableHTTPServerTransport }, types, { AjvJsonSchemaValidator }] = await Promise.all([
-    import('@modelcontextprotocol/sdk/server/index.js'),
-    import('@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js'),
-    import('@modelcontextprotocol/sdk/types.js'),
-    import('@modelcontextprotocol/sdk/validation/ajv'),
-  ])
-  const { CallToolRequestSchema, ErrorCode, ListToolsRequestSchema, McpError } = types
-  return {
-    Server,
-    WebStandardStreamableHTTPServerTransport,
-    CallToolRequestSchema,
-    ErrorCode,
-    ListToolsRequestSchema,
-    McpError,
-    jsonSchemaValidator: new AjvJsonSchemaValidator(),
-  }
 }
