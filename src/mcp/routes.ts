@@ -1,7 +1,3 @@
-import { Server } from '@modelcontextprotocol/sdk/server/index.js'
-import { WebStandardStreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js'
-import { CallToolRequestSchema, ErrorCode, ListToolsRequestSchema, McpError } from '@modelcontextprotocol/sdk/types.js'
-import { AjvJsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/ajv'
 import type { Request } from 'express'
 import { contract } from '../contract.js'
 import type { Handler, Handlers } from '../operations.js'
@@ -27,10 +23,16 @@ export function mcpHandlers(
   const byName = new Map(tools.map((entry) => [entry.tool.definition.name, entry]))
   const definitions = tools.map(({ tool }) => tool.definition)
   const { title, version } = contract.info as { title: string; version: string }
-  // Each POST has its own server: they share one compiled-schema cache (it serves elicitation, unused here).
-  const jsonSchemaValidator = new AjvJsonSchemaValidator()
-
   const serveMcp: Handler<'serveMcp'> = async (req, res) => {
+    const {
+      Server,
+      WebStandardStreamableHTTPServerTransport,
+      CallToolRequestSchema,
+      ErrorCode,
+      ListToolsRequestSchema,
+      McpError,
+      jsonSchemaValidator,
+    } = await mcpSdk()
     // Stateless: a server and a transport for this POST alone (a transport answers one request). The
     // transport's JSON answer is awaited here, so they are closed once it is written, not on 'close'.
     const server = new Server({ name: 'todo-api', version }, { capabilities: { tools: {} }, jsonSchemaValidator })
@@ -100,4 +102,14 @@ function refusalOf(status: number, { error }: TransportError): Error {
   if (status === 400) return new Problem('bad-request', error.message)
   if (status === 406) return new Problem('not-acceptable', error.message)
   return new Error(`the MCP transport answered ${status}: ${error.message}`)
+}
+
+/** The MCP SDK (src/mcp/sdk.ts), loaded by the first POST /mcp rather than at start-up. */
+let sdk: Promise<typeof import('./sdk.js')> | undefined
+const mcpSdk = () => {
+  sdk ??= import('./sdk.js').catch((error: unknown) => {
+    sdk = undefined // the next POST tries again
+    throw error
+  })
+  return sdk
 }
