@@ -45,7 +45,7 @@ export function createApp({ sql, verify, config, logger, rateLimiter, events }: 
   app.response.json = sendJson
 
   // 1. Request id (accepted or generated, always returned) and one log line per request.
-  app.use(requestLogger(logger, (req) => matchedOperation(req)?.schema?.operationId))
+  const logging = requestLogger(logger, (req) => matchedOperation(req)?.schema?.operationId)
 
   // 2. CORS for the configured origins only, credentials allowed; any other origin (or none) gets no CORS header.
   const allowedOrigins = new Set(config.corsOrigins)
@@ -66,15 +66,15 @@ export function createApp({ sql, verify, config, logger, rateLimiter, events }: 
     ],
     maxAge: 600,
   })
-  app.use((req, res, next) => {
+  const corsStep: RequestHandler = (req, res, next) => {
     res.setHeader('Vary', 'Origin')
     // Servers, scripts and same-origin pages send no Origin: nothing for CORS to answer.
     if (req.headers.origin === undefined) return next()
     corsHeaders(req, res, next)
-  })
+  }
   // Then the client address's rate limit (when on; never /health and /ready), after CORS so that a
   // page can read its 429 and Retry-After.
-  if (rateLimiter?.byAddress) app.use(rateLimiter.byAddress)
+  app.use(steps(logging, corsStep, ...(rateLimiter?.byAddress ? [rateLimiter.byAddress] : [])))
 
   // 3. The assets of the two HTML pages the contract declares (/docs and /), each under one fixed prefix:
   // the only paths the contract does not declare.
@@ -83,23 +83,25 @@ export function createApp({ sql, verify, config, logger, rateLimiter, events }: 
 
   // 4. Request headers as the contract reads them, then JSON bodies up to 64 KiB. Any JSON value
   // parses, so a non-object is a 422 from the contract, not a 400.
-  app.use(normalizeHeaders, express.json({ limit: '64kb', strict: false, verify: checkUtf8 }))
+  app.use(steps(normalizeHeaders, express.json({ limit: '64kb', strict: false, verify: checkUtf8 })))
 
   // 5. The contract: bearer security (401/403), then the request (422/404/405/415); responses outside production.
   app.use(
-    OpenApiValidator.middleware({
-      // A fresh copy: the validator mutates the document, and YAML anchors alias nodes between operations.
-      apiSpec: JSON.parse(JSON.stringify(contract)),
-      // allErrors: a form shows every field's problem at once (the 64 KiB body limit bounds the list).
-      validateRequests: { allowUnknownQueryParameters: false, allErrors: true },
-      validateResponses: config.validateResponses,
-      // The user's rate limit counts once the token is verified: its 429 comes before request validation.
-      validateSecurity: { handlers: { bearerAuth: rateLimiter ? rateLimiter.byUser(bearerAuth(verify)) : bearerAuth(verify) } },
-      fileUploader: false, // the contract takes no multipart bodies: no multipart step on every request
-      // Full format checks: the fast ones let `2026-02-30T25:00:00Z` through as a date-time.
-      ajvFormats: { mode: 'full' },
-    }),
-    refuseMisreadInput,
+    steps(
+      ...OpenApiValidator.middleware({
+        // A fresh copy: the validator mutates the document, and YAML anchors alias nodes between operations.
+        apiSpec: JSON.parse(JSON.stringify(contract)),
+        // allErrors: a form shows every field's problem at once (the 64 KiB body limit bounds the list).
+        validateRequests: { allowUnknownQueryParameters: false, allErrors: true },
+        validateResponses: config.validateResponses,
+        // The user's rate limit counts once the token is verified: its 429 comes before request validation.
+        validateSecurity: { handlers: { bearerAuth: rateLimiter ? rateLimiter.byUser(bearerAuth(verify)) : bearerAuth(verify) } },
+        fileUploader: false, // the contract takes no multipart bodies: no multipart step on every request
+        // Full format checks: the fast ones let `2026-02-30T25:00:00Z` through as a date-time.
+        ajvFormats: { mode: 'full' },
+      }),
+      refuseMisreadInput,
+    ),
   )
 
   // 6. The handler of the operation the validator matched (both URL spellings share each function);
@@ -145,6 +147,35 @@ export function createHttpServer(app: Express, { config, logger }: ClientErrorDe
   server.keepAliveTimeout = keepAlive
   return server.on('clientError', clientErrorHandler({ config, logger }))
 }
+
+/**
+ * Runs handlers one after another as one Express layer, as app.use(...handlers) would run them as
+ * several layers: next(error) (or a throw, or a rejected promise) skips the rest for the error
+ * handlers, next() or next('route') goes on. Each Express layer costs every request a path match,
+ * closures and a few objects.
+ */
+function steps(...handlers: RequestHandler[]): RequestHandler {
+  return (req, res, next) => {
+    let index = 0
+    const step = (error?: unknown): void => {
+      const handler = error && error !== 'route' ? undefined : handlers[index++]
+      if (handler === undefined) {
+        next(error === 'route' ? undefined : error)
+        return
+      }
+      try {
+        const result: unknown = handler(req, res, step)
+        if (isPromise(result)) result.then(undefined, (rejected: unknown) => step(rejected || new Error('Rejected promise')))
+      } catch (thrown) {
+        step(thrown)
+      }
+    }
+    step()
+  }
+}
+
+const isPromise = (value: unknown): value is PromiseLike<unknown> =>
+  (typeof value === 'object' || typeof value === 'function') && value !== null && typeof (value as { then?: unknown }).then === 'function'
 
 // swagger-ui-dist's own entry loads its 1.5 MB browser bundle into the server: only its folder is needed.
 const swaggerUiFolder = dirname(createRequire(import.meta.url).resolve('swagger-ui-dist/package.json'))
