@@ -49,12 +49,13 @@ export function connect(url: string, { connection, ...options }: postgres.Option
 
 // `2026-11-29 14:14:24.87+00` (a timestamptz in UTC, as PostgreSQL writes it) → `2026-11-29T14:14:24.870Z`;
 // anything else (another zone, a year before 1 or after 9999) through Date.
-const utcTimestamp = /^(\d{4}-\d\d-\d\d) (\d\d:\d\d:\d\d)(?:\.(\d{1,3})\d*)?\+00$/
+// Checked with test() and cut at fixed positions: no match array and captures for every timestamp read.
+const utcTimestamp = /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)?\+00$/
 function isoTimestamp(text: string): string {
   if (text === 'infinity' || text === '-infinity') return text
-  const match = utcTimestamp.exec(text)
-  if (!match) return new Date(text).toISOString()
-  return `${match[1]}T${match[2]}.${(match[3] ?? '').padEnd(3, '0')}Z`
+  if (!utcTimestamp.test(text)) return new Date(text).toISOString()
+  const milliseconds = text.length > 22 ? text.slice(20, Math.min(23, text.length - 3)) : ''
+  return `${text.slice(0, 10)}T${text.slice(11, 19)}.${milliseconds.padEnd(3, '0')}Z`
 }
 
 /** DATABASE_URL / NEON_DB_URL when set, else the embedded PostgreSQL under the data directory. */
