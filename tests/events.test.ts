@@ -3,7 +3,7 @@
 // servers on one database; replay with Last-Event-ID; reminders claimed by exactly one process.
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals'
 import type { components } from '../generated/api.js'
-import { pruneEvents } from '../src/events/outbox.js'
+import { channel, pruneEvents } from '../src/events/outbox.js'
 import { dataOf, type EventStream, openEvents, type ReceivedEvent } from './support/events.js'
 import { signIn, startServer, type TestServer } from './support/server.js'
 
@@ -225,6 +225,37 @@ describe('a lost notification', () => {
     const [row] = await a.sql<{ id: number }[]>`insert into tasks (user_id, title) values (${user_id}, 'from psql') returning id`
     await stream.until((e) => e.length >= 1)
     expect(dataOf(stream.events)).toEqual([{ event: 'task.created', data: expect.objectContaining({ id: row?.id, title: 'from psql' }) }])
+  })
+})
+
+describe('notifications', () => {
+  test('a burst of writes costs one NOTIFY per gap, not one per write, and every event still arrives', async () => {
+    const gap = 300
+    // The default heartbeat (15 s): no sweep delivers these events, only the notifications do.
+    const server = await startServer({ events: { notifyGapMs: gap } })
+    try {
+      await server.events.listening
+      const { user_id, token, api } = await signIn(server)
+      const notified: string[] = []
+      const listening = await server.sql.listen(channel, (payload) => {
+        if (payload === user_id) notified.push(payload)
+      })
+      const stream = await subscribe(server, token)
+      const writes = 30
+      const started = performance.now()
+      await Promise.all(Array.from({ length: writes }, (_, i) => api.POST('/api/tasks', { body: { title: `burst ${i}` } })))
+      const events = await stream.until((e) => e.length >= writes)
+      const elapsed = performance.now() - started
+      await listening.unlisten()
+      expect(events.map((e) => e.event)).toEqual(Array(writes).fill('task.created'))
+      // n notifications sent while the burst ran take at least (n - 1) gaps of it; without the gap
+      // each write sends its own.
+      expect(notified.length).toBeGreaterThanOrEqual(1)
+      expect(notified.length).toBeLessThanOrEqual(Math.floor(elapsed / gap) + 1)
+      expect(notified.length).toBeLessThan(writes)
+    } finally {
+      await server.close()
+    }
   })
 })
 

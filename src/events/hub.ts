@@ -14,6 +14,8 @@ export interface EventHubOptions {
   heartbeatMs?: number
   /** Open streams per user in this process (default 16); more are refused with 429. */
   maxStreamsPerUser?: number
+  /** At most one NOTIFY this often from this process (default 20 ms); the changes between go out together. */
+  notifyGapMs?: number
 }
 
 /** The event streams one API process holds, fed by one LISTEN connection. */
@@ -49,7 +51,14 @@ const batch = 500
 // A client that stops reading is cut off once this much waits for it; it reconnects with Last-Event-ID.
 const maxBuffered = 1 << 20
 
-export function createEventHub({ sql, listenUrl, logger, heartbeatMs = 15_000, maxStreamsPerUser = 16 }: EventHubOptions): EventHub {
+export function createEventHub({
+  sql,
+  listenUrl,
+  logger,
+  heartbeatMs = 15_000,
+  maxStreamsPerUser = 16,
+  notifyGapMs = 20,
+}: EventHubOptions): EventHub {
   const feeds = new Map<string, Feed>()
   let closed = false
 
@@ -101,12 +110,25 @@ export function createEventHub({ sql, listenUrl, logger, heartbeatMs = 15_000, m
     },
   })
 
-  // Users whose changes have committed, told to every process in one notifying transaction as soon
-  // as the previous one is done: under load, one per batch of writes rather than one per write.
+  // Users whose changes have committed, told to every process in one notifying transaction. A write
+  // with none sent in the last notifyGapMs is told at once; under load the changes of each gap go
+  // out together, so writes cost the database one NOTIFY per gap and process, not one per write
+  // (a stream hears of a change at most notifyGapMs later; SPEC: within a second).
   const changedUsers = new Set<string>()
   let notifying: Promise<void> | undefined
+  let waiting: NodeJS.Timeout | undefined
+  let lastNotified = Number.NEGATIVE_INFINITY
   function notify(): void {
-    if (notifying || changedUsers.size === 0) return
+    if (notifying || waiting || changedUsers.size === 0) return
+    const wait = lastNotified + notifyGapMs - performance.now()
+    if (wait > 0 && !closed) {
+      waiting = setTimeout(() => {
+        waiting = undefined
+        notify()
+      }, wait)
+      return
+    }
+    lastNotified = performance.now()
     const users = [...changedUsers]
     changedUsers.clear()
     notifying = notifyUsers(sql, users)
@@ -178,6 +200,9 @@ export function createEventHub({ sql, listenUrl, logger, heartbeatMs = 15_000, m
       // What has committed is told to the other processes before the pool closes (a database that
       // does not answer holds shutdown up for a second at most).
       const deadline = Date.now() + 1000
+      clearTimeout(waiting)
+      waiting = undefined
+      notify()
       while (notifying && Date.now() < deadline) await Promise.race([notifying, new Promise((resolve) => setTimeout(resolve, 100))])
       clearInterval(heartbeat)
       for (const feed of feeds.values()) for (const stream of feed.streams) stream.res.end()

@@ -51,7 +51,7 @@ export interface ServerOptions {
   /** DATABASE_STATEMENT_TIMEOUT in milliseconds; 0: none; default: the configuration's default. */
   statementTimeout?: number
   /** The event hub's settings (listenUrl: DATABASE_DIRECT_URL) and the reminder and pruning rounds'. */
-  events?: Partial<Pick<EventHubOptions, 'listenUrl' | 'heartbeatMs' | 'maxStreamsPerUser'>> & EventWorkOptions
+  events?: Partial<Pick<EventHubOptions, 'listenUrl' | 'heartbeatMs' | 'maxStreamsPerUser' | 'notifyGapMs'>> & EventWorkOptions
 }
 
 /** The real app on an ephemeral port against the real PostgreSQL of this test run. */
@@ -71,13 +71,14 @@ export async function startServer(options: ServerOptions = {}): Promise<TestServ
   const trustProxy = options.trustProxy ?? false
   const rateLimiter = createRateLimiter(sql, { rateLimit, trustProxy }, { logger, flushMs })
   const config = { corsOrigins: ['http://localhost:3000'], validateResponses: true, timeouts, trustProxy, auth }
-  const { listenUrl, heartbeatMs, maxStreamsPerUser, ...work } = options.events ?? {}
+  const { listenUrl, heartbeatMs, maxStreamsPerUser, notifyGapMs, ...work } = options.events ?? {}
   const events = createEventHub({
     sql,
     listenUrl: listenUrl ?? options.databaseUrl ?? testDatabaseUrl(),
     logger,
     heartbeatMs,
     maxStreamsPerUser,
+    notifyGapMs,
   })
   const eventWork = startEventWork(sql, logger, events.changed, work)
   const app = createApp({ sql, verify: createVerifier(auth), config, logger, rateLimiter, events })
