@@ -14,10 +14,13 @@ declare global {
 }
 
 /**
- * JSON lines on stdout, gathered and written asynchronously about 3 KiB at a time (or every 250 ms),
- * so that logging costs a request microseconds, not a system call. Each write holds whole lines and
- * at most 4 KiB (PIPE_BUF), so the lines of several worker processes sharing one pipe never
- * interleave. On a terminal outside production, readable one-line entries, written at once.
+ * JSON lines on stdout, gathered and written about 3 KiB at a time (or every 250 ms), so that
+ * logging costs a request microseconds, not a system call. The writes are synchronous, as pino's own
+ * default: one write(2) per ~10 lines costs less than handing each to libuv's thread pool and
+ * waiting for it (the asynchronous destination took about 6 µs more of CPU per request under load).
+ * Each write holds whole lines and at most 4 KiB (PIPE_BUF), so the lines of several worker
+ * processes sharing one pipe never interleave. On a terminal outside production, readable one-line
+ * entries, written at once.
  */
 export function createLogger(config: Pick<Config, 'env' | 'logLevel'>): Logger {
   if (config.env !== 'production' && process.stdout.isTTY) {
@@ -26,7 +29,7 @@ export function createLogger(config: Pick<Config, 'env' | 'logLevel'>): Logger {
       pretty({ sync: true, singleLine: true, translateTime: 'HH:MM:ss.l', ignore: 'pid,hostname,req,res,responseTime' }),
     )
   }
-  return pino({ level: config.logLevel }, pino.destination({ dest: 1, sync: false, minLength: 3072, maxWrite: 4096, periodicFlush: 250 }))
+  return pino({ level: config.logLevel }, pino.destination({ dest: 1, sync: true, minLength: 3072, maxWrite: 4096, periodicFlush: 250 }))
 }
 
 /** Writes out what the asynchronous destination still holds (before process.exit). */
@@ -50,7 +53,7 @@ export function requestIdOf(given: unknown): string {
  */
 export function requestLogger(logger: Logger, operationOf: (req: Request) => string | undefined): RequestHandler {
   return (req, res, next) => {
-    const started = process.hrtime.bigint()
+    const started = performance.now()
     req.id = requestIdOf(req.headers['x-request-id'])
     res.setHeader('X-Request-Id', req.id)
     res.once('close', () => {
@@ -58,7 +61,7 @@ export function requestLogger(logger: Logger, operationOf: (req: Request) => str
       const aborted = !res.writableFinished
       const level = status >= 500 ? 'error' : aborted ? 'warn' : 'info'
       if (!logger.isLevelEnabled(level)) return
-      const responseTime = Number(process.hrtime.bigint() - started) / 1e6
+      const responseTime = performance.now() - started
       logger[level](
         {
           req: { id: req.id, method: req.method, url: req.originalUrl },
