@@ -26,21 +26,9 @@ function serve() {
     onnotice: () => {},
     types: { bigint: { to: 20, from: [20], serialize: String, parse: Number } },
   })
-  // Every field a task has in the API's answers, so that both servers read and write the same bytes.
-  const columns = [
-    'id',
-    'user_id',
-    'title',
-    'description',
-    'completed',
-    'priority',
-    'tags',
-    'due_date',
-    'recurrence',
-    'remind_at',
-    'created_at',
-    'updated_at',
-  ]
+  // Every field a task has in the API's answers, so that both servers read and write the same bytes;
+  // literal SQL, as the fastest hand-written server would have it (sql(columns) quotes every name on every query).
+  const columns = sql`id, user_id, title, description, completed, priority, tags, due_date, recurrence, remind_at, created_at, updated_at`
   const json = { 'content-type': 'application/json' }
 
   const fail = (res, status, detail) => {
@@ -89,7 +77,7 @@ function serve() {
       const limit = Number(new URLSearchParams(search).get('limit') ?? 100)
       if (!Number.isInteger(limit) || limit < 1 || limit > 500) return fail(res, 422, 'limit')
       const rows = await sql`
-        select ${sql(columns)}, created_at as sort_value from tasks
+        select ${columns}, created_at as sort_value from tasks
         where user_id = ${user_id}
         order by created_at desc, id desc
         limit ${limit + 1}
@@ -115,14 +103,14 @@ function serve() {
       const [task] = await sql`
         insert into tasks (user_id, title, description, completed)
         values (${user_id}, ${title}, ${description}, ${completed})
-        returning ${sql(columns)}
+        returning ${columns}
       `
       res.writeHead(201, { ...json, location: `/api/tasks/${task.id}` })
       return res.end(JSON.stringify(task))
     }
     const match = /^\/api\/tasks\/([1-9]\d{0,15})$/.exec(path)
     if (match && req.method === 'GET') {
-      const [task] = await sql`select ${sql(columns)} from tasks where user_id = ${user_id} and id = ${Number(match[1])}`
+      const [task] = await sql`select ${columns} from tasks where user_id = ${user_id} and id = ${Number(match[1])}`
       if (!task) return fail(res, 404, 'not found')
       res.writeHead(200, json)
       return res.end(JSON.stringify(task))
