@@ -81,13 +81,17 @@ export function createApp({ sql, verify, config, logger, rateLimiter, events }: 
   app.use('/docs/assets', express.static(swaggerUiFolder, { index: false, fallthrough: false }))
   app.use('/app/assets', webAssets())
 
+  // 4–6, one Express layer (see steps()):
   // 4. Request headers as the contract reads them, then JSON bodies up to 64 KiB. Any JSON value
   // parses, so a non-object is a 422 from the contract, not a 400.
-  app.use(steps(normalizeHeaders, express.json({ limit: '64kb', strict: false, verify: checkUtf8 })))
-
   // 5. The contract: bearer security (401/403), then the request (422/404/405/415); responses outside production.
+  // 6. The handler of the operation the validator matched (both URL spellings share each function);
+  // the MCP server's tools call the same handlers.
+  const handlers = { ...metaHandlers(sql), ...taskHandlers(sql, events.changed), ...eventHandlers(events) }
   app.use(
     steps(
+      normalizeHeaders,
+      express.json({ limit: '64kb', strict: false, verify: checkUtf8 }),
       ...OpenApiValidator.middleware({
         // A fresh copy: the validator mutates the document, and YAML anchors alias nodes between operations.
         apiSpec: JSON.parse(JSON.stringify(contract)),
@@ -101,13 +105,9 @@ export function createApp({ sql, verify, config, logger, rateLimiter, events }: 
         ajvFormats: { mode: 'full' },
       }),
       refuseMisreadInput,
+      dispatchOperations(contract, { ...handlers, ...mcpHandlers(handlers, { issuer: config.auth.issuer }) }),
     ),
   )
-
-  // 6. The handler of the operation the validator matched (both URL spellings share each function);
-  // the MCP server's tools call the same handlers.
-  const handlers = { ...metaHandlers(sql), ...taskHandlers(sql, events.changed), ...eventHandlers(events) }
-  app.use(dispatchOperations(contract, { ...handlers, ...mcpHandlers(handlers, { issuer: config.auth.issuer }) }))
 
   // 7. Whatever matched nothing, then the one error mapper.
   app.use((req) => {
