@@ -32,7 +32,7 @@ export function createLogger(config: Pick<Config, 'env' | 'logLevel'>): Logger {
   return pino({ level: config.logLevel }, pino.destination({ dest: 1, sync: true, minLength: 3072, maxWrite: 4096, periodicFlush: 250 }))
 }
 
-/** Writes out what the asynchronous destination still holds (before process.exit). */
+/** Writes out the lines the destination still holds (it writes ~3 KiB at a time), before process.exit. */
 export function flushLogs(logger: Logger): void {
   const stream = (logger as unknown as Record<symbol, unknown>)[pino.symbols.streamSym] as { flushSync?: () => void } | undefined
   try {

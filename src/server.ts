@@ -180,7 +180,7 @@ function onStop(stop: (signal: NodeJS.Signals) => Promise<void>): void {
   process.on('SIGINT', handler)
 }
 
-/** Exits once the asynchronous log destination has written everything. */
+/** Exits once the log destination has written everything it holds. */
 function exit(code: number): never {
   flushLogs(logger)
   process.exit(code)
