@@ -49,13 +49,17 @@ export function connect(url: string, { connection, ...options }: postgres.Option
 
 // `2026-11-29 14:14:24.87+00` (a timestamptz in UTC, as PostgreSQL writes it) → `2026-11-29T14:14:24.870Z`;
 // anything else (another zone, a year before 1 or after 9999) through Date.
-// Checked with test() and cut at fixed positions: no match array and captures for every timestamp read.
+// Checked with test() and cut at fixed positions: no match array and captures for every timestamp read,
+// and as few pieces as can be (a list page reads about 60 timestamps; each piece is garbage).
 const utcTimestamp = /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)?\+00$/
+// What completes the time after its 1, 2 or 3 fractional digits (PostgreSQL drops trailing zeros).
+const millisecondTails = ['', '00Z', '0Z', 'Z']
 function isoTimestamp(text: string): string {
   if (text === 'infinity' || text === '-infinity') return text
   if (!utcTimestamp.test(text)) return new Date(text).toISOString()
-  const milliseconds = text.length > 22 ? text.slice(20, Math.min(23, text.length - 3)) : ''
-  return `${text.slice(0, 10)}T${text.slice(11, 19)}.${milliseconds.padEnd(3, '0')}Z`
+  if (text.length === 22) return `${text.slice(0, 10)}T${text.slice(11, 19)}.000Z`
+  const end = Math.min(text.length - 3, 23) // the time through its milliseconds, if more digits follow
+  return `${text.slice(0, 10)}T${text.slice(11, end)}${millisecondTails[end - 20]}`
 }
 
 /** DATABASE_URL / NEON_DB_URL when set, else the embedded PostgreSQL under the data directory. */
