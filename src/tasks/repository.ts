@@ -65,8 +65,8 @@ function fixed(sql: Sql, key: string, make: () => postgres.Fragment): postgres.F
   return fragment
 }
 const nothing = (sql: Sql) => fixed(sql, '', () => sql``)
-// `columns` as literal SQL, for the statements every request runs: postgres.js quotes each name of
-// sql(columns) again for every query (a dozen strings, ~2 KiB of garbage and microseconds each time).
+// `columns` as literal SQL, for every statement that returns tasks unqualified: postgres.js quotes each
+// name of sql(columns) again for every query (a dozen strings, ~2 KiB of garbage and microseconds each time).
 const columnList = (sql: Sql) =>
   fixed(sql, 'columns', () => {
     const list = sql`id, user_id, title, description, completed, priority, tags, due_date, recurrence, remind_at, created_at, updated_at`
@@ -201,7 +201,7 @@ function search(sql: Sql, { select, list, order, direction, limit }: Page, q: st
     )
     (${select} where ${list} and ${matches} and (select in_order from choice) ${order} limit ${limit})
     union all
-    (select ${sql([...columns, 'sort_value'])} from found where not (select in_order from choice)
+    (select ${columnList(sql)}, sort_value from found where not (select in_order from choice)
      order by sort_value ${direction}, id ${direction} limit ${limit})
     order by sort_value ${direction}, id ${direction}
   `
@@ -411,7 +411,7 @@ async function write(
       select w.next_id, w.user_id, w.title, w.description, w.priority, w.tags, w.tag_keys, ${next}, w.recurrence,
         w.remind_at + (${next} - w.due_date), w.recurrence_start, w.recurrence_index + 1
       from written w where w.next_id is not null and w.previous_next_id is null
-      returning ${sql(columns)}
+      returning ${columnList(sql)}
     )
     select ${sql(columns.map((c) => `w.${c}`))}, to_jsonb(s) as next
     from written w left join successors s on s.id = w.next_id
